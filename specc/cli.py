@@ -1,0 +1,155 @@
+"""The command line: wires stages together, prints results, maps errors to exit codes.
+
+Nothing here decides anything a stage could decide; heavy imports happen inside the
+commands that need them so that `specc validate` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from specc import __version__
+from specc.errors import FleetError, SpeccError, UsageError
+
+_OUTPUT = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format; json is for machines.",
+)
+
+
+def _fleet_arg(func: Any) -> Any:
+    return click.argument("fleet", required=False, type=click.Path(path_type=Path))(func)
+
+
+def resolve_fleet(fleet: Path | None) -> Path:
+    """Return the fleet root: the argument, or ./fleet when it exists."""
+    if fleet is not None:
+        return fleet
+    default = Path("fleet")
+    if default.is_dir():
+        return default
+    raise UsageError("no FLEET given and no ./fleet directory here")
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def report_error(exc: SpeccError, output: str = "text") -> None:
+    """Print ``exc`` for a person (stderr) or a machine (stdout json)."""
+    from specc import report
+
+    if isinstance(exc, FleetError):
+        if output == "json":
+            report.print_json({"ok": False, **report_findings(exc)})
+        else:
+            console = _stderr()
+            for f in exc.findings:
+                console.print(f"[bold red]error[/] {_markup_escape(str(f))}")
+            console.print(f"[red]{len(exc.findings)} error(s)[/]")
+        if report.in_github_actions():
+            print(report.github_annotations(exc.findings))
+    else:
+        if output == "json":
+            report.print_json({"ok": False, "error": str(exc)})
+        else:
+            _stderr().print(f"[bold red]error[/] {_markup_escape(str(exc))}")
+
+
+def report_findings(exc: FleetError) -> dict[str, Any]:
+    return {"errors": [f.to_dict() for f in exc.findings]}
+
+
+def _markup_escape(s: str) -> str:
+    from rich.markup import escape
+
+    return escape(s)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="specc")
+def cli() -> None:
+    """specc: compile typed fleet specs into Kubernetes objects and keep clusters in sync."""
+
+
+@cli.command()
+@_fleet_arg
+@_OUTPUT
+def validate(fleet: Path | None, output: str) -> None:
+    """Validate FLEET (default ./fleet); exit 1 listing every error with file:line:col."""
+    from specc.pipeline import validate_path
+
+    try:
+        valid = validate_path(resolve_fleet(fleet))
+    except SpeccError as exc:
+        _exit(exc, output)
+    apps = len(valid.apps)
+    if output == "json":
+        from specc import report
+
+        report.print_json(
+            {
+                "ok": True,
+                "errors": [],
+                "clusters": len(valid.clusters),
+                "teams": len(valid.teams),
+                "apps": apps,
+            }
+        )
+    else:
+        click.echo(
+            f"fleet {valid.fleet.metadata.name} is valid: {len(valid.clusters)} clusters, "
+            f"{len(valid.teams)} teams, {apps} apps"
+        )
+
+
+@cli.command()
+@click.option("--out", "out", type=click.Path(path_type=Path), help="Write the schemas here.")
+@click.option(
+    "--check",
+    "check",
+    type=click.Path(path_type=Path),
+    help="Exit 1 if the schemas in this directory are missing or stale.",
+)
+def schema(out: Path | None, check: Path | None) -> None:
+    """Write JSON Schemas of the fleet kinds (for editors and CI), or check they are fresh."""
+    from specc import schemas
+
+    if (out is None) == (check is None):
+        _exit(UsageError("give exactly one of --out DIR and --check DIR"))
+    if out is not None:
+        written = schemas.write_schemas(out)
+        click.echo(f"wrote {len(written)} schemas to {out}")
+        return
+    assert check is not None
+    stale = schemas.stale_schemas(check)
+    if stale:
+        for name in stale:
+            click.echo(
+                f"{check / name}: stale or missing; run `specc schema --out {check}`", err=True
+            )
+        sys.exit(1)
+    click.echo(f"schemas in {check} are up to date")
+
+
+def _exit(exc: SpeccError, output: str = "text") -> NoReturn:
+    report_error(exc, output)
+    sys.exit(exc.exit_code)
+
+
+def main() -> None:
+    """Entry point of the `specc` console script."""
+    try:
+        cli.main(standalone_mode=True)
+    except SpeccError as exc:  # the one place errors become exit codes
+        _exit(exc)

@@ -1,0 +1,127 @@
+"""The one exception tree of specc.
+
+Every error says first what it concerns: a source position (``path:line:col``) or a
+Kubernetes object (``Kind/namespace/name``). The CLI catches :class:`SpeccError`
+once and maps it to an exit code; nothing below the CLI prints or exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in a fleet file: path relative to the fleet root, 1-based line and column."""
+
+    path: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.path
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+def object_ref(kind: str, namespace: str | None, name: str) -> str:
+    """Return the ``Kind/namespace/name`` form that every object error starts with."""
+    if namespace:
+        return f"{kind}/{namespace}/{name}"
+    return f"{kind}/{name}"
+
+
+class SpeccError(Exception):
+    """Base of every error specc raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(SpeccError):
+    """The command line asked for something that cannot be done (exit 2)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One problem in the fleet, located at a source position."""
+
+    position: Position
+    message: str
+    field_path: str = ""
+    # Objects rendered from the spec name themselves too (``Kind/ns/name``).
+    subject: str = ""
+
+    def __str__(self) -> str:
+        where = str(self.position)
+        parts = [where]
+        if self.subject:
+            parts.append(self.subject)
+        if self.field_path:
+            parts.append(self.field_path)
+        return ": ".join(parts) + ": " + self.message
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "file": self.position.path,
+            "line": self.position.line,
+            "column": self.position.column,
+            "field": self.field_path,
+            "object": self.subject,
+            "message": self.message,
+        }
+
+
+@dataclass
+class FleetError(SpeccError):
+    """The fleet failed to load, validate, compile or check; carries every finding."""
+
+    findings: list[Finding] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.findings = sorted(self.findings)
+        super().__init__(self.summary())
+
+    def summary(self) -> str:
+        n = len(self.findings)
+        head = f"{n} error{'s' if n != 1 else ''} in fleet"
+        return head + "".join(f"\n{f}" for f in self.findings)
+
+    @classmethod
+    def of(cls, findings: Iterable[Finding]) -> FleetError:
+        return cls(list(findings))
+
+
+class LoadError(FleetError):
+    """A fleet file could not be read or parsed safely."""
+
+
+class ValidationError(FleetError):
+    """A spec does not satisfy its type or a cross-document rule."""
+
+
+class CompileError(FleetError):
+    """Specs were valid but could not be turned into objects."""
+
+
+class CheckError(FleetError):
+    """A rendered object is not valid against its Kubernetes or CRD schema."""
+
+
+class ClusterError(SpeccError):
+    """Talking to a cluster failed in a way the sync cannot recover from."""
+
+
+class ObjectError(SpeccError):
+    """An operation on one Kubernetes object failed."""
+
+    def __init__(self, ref: str, message: str) -> None:
+        self.ref = ref
+        self.message = message
+        super().__init__(f"{ref}: {message}")
+
+
+class GitError(SpeccError):
+    """A git operation failed (unknown revision, not a repository, ...)."""

@@ -1,0 +1,301 @@
+"""Load stage: fleet files → plain documents that remember where every value came from.
+
+PyYAML's C composer keeps a mark on every node, so positions come at the speed of
+libyaml (about 2.5× ruamel.yaml's safe loader and 20× its round-trip loader, see
+shared/MEASURED.md). We build plain Python values from the node tree ourselves, which
+is also where duplicate keys, alias bombs and oversized input are refused.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from specc.errors import Finding, LoadError, Position
+
+try:  # the C composer when libyaml is present, the pure one otherwise
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the wheel
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+#: A file larger than this is refused before it is parsed.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+#: Nodes one document may expand to (aliases counted at every use): stops YAML bombs.
+MAX_NODES = 200_000
+#: Nesting deeper than this is refused (no real spec comes close).
+MAX_DEPTH = 64
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass
+class SourceMap:
+    """Positions of a document's keys and values, by field path."""
+
+    path: str
+    values: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+
+    def value(self, loc: FieldPath) -> Position:
+        """Return the position of the value at ``loc``, or of its nearest ancestor."""
+        return self._lookup(self.values, loc)
+
+    def key(self, loc: FieldPath) -> Position:
+        """Return the position of the key that names ``loc`` (its value if no key)."""
+        if loc in self.keys:
+            line, col = self.keys[loc]
+            return Position(self.path, line, col)
+        return self.value(loc)
+
+    def _lookup(self, table: dict[FieldPath, tuple[int, int]], loc: FieldPath) -> Position:
+        for n in range(len(loc), -1, -1):
+            hit = table.get(loc[:n])
+            if hit is not None:
+                return Position(self.path, *hit)
+        return Position(self.path)
+
+    def sub(self, prefix: FieldPath) -> SourceMap:
+        """Return the map of the subtree at ``prefix``, with paths relative to it."""
+        n = len(prefix)
+        out = SourceMap(self.path)
+        out.values = {k[n:]: v for k, v in self.values.items() if k[:n] == prefix}
+        out.keys = {k[n:]: v for k, v in self.keys.items() if k[:n] == prefix and len(k) > n}
+        return out
+
+
+@dataclass
+class Document:
+    """One YAML document of a fleet file."""
+
+    path: str  # relative to the fleet root, with forward slashes
+    index: int  # position of the document in its file, from 0
+    data: Any
+    source: SourceMap
+
+    @property
+    def position(self) -> Position:
+        return self.source.value(())
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", "")) if isinstance(self.data, dict) else ""
+
+
+@dataclass
+class Fleet:
+    """The raw documents of a fleet repository, grouped by where they were found."""
+
+    root: Path
+    fleet: list[Document]
+    teams: list[Document]
+    apps: list[Document]
+    crds: list[Document]
+    #: Problems found while loading; validation reports them with its own.
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def documents(self) -> list[Document]:
+        return [*self.fleet, *self.teams, *self.apps, *self.crds]
+
+
+class _Builder:
+    """Turns a composed node tree into plain values plus a :class:`SourceMap`."""
+
+    def __init__(self, source: SourceMap) -> None:
+        self.source = source
+        self.findings: list[Finding] = []
+        self.count = 0
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def pos(self, node: yaml.Node) -> Position:
+        return Position(self.source.path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, loc: FieldPath, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _Refused(
+                self.pos(node),
+                f"document expands to more than {MAX_NODES} nodes "
+                "(aliases of aliases: a YAML bomb?)",
+            )
+        if depth > MAX_DEPTH:
+            raise _Refused(self.pos(node), f"nesting deeper than {MAX_DEPTH} levels")
+        self.source.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, loc, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        return self._scalar(node)
+
+    def _mapping(self, node: yaml.MappingNode, loc: FieldPath, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first_seen: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refused(self.pos(key_node), "merge keys (<<) are not supported")
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Refused(self.pos(key_node), "mapping keys must be plain scalars")
+            # Kubernetes keys are strings: keep what was written (`on`, `80`, `yes`).
+            key = str(key_node.value)
+            if key in first_seen:
+                first = self.pos(first_seen[key])
+                self.findings.append(
+                    Finding(
+                        self.pos(key_node),
+                        f"duplicate key {key!r} (first defined at line {first.line})",
+                    )
+                )
+                continue
+            first_seen[key] = key_node
+            self.source.keys[(*loc, key)] = (
+                key_node.start_mark.line + 1,
+                key_node.start_mark.column + 1,
+            )
+            out[key] = self.build(value_node, (*loc, key), depth + 1)
+        return out
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        c = self._constructor
+        if tag == "tag:yaml.org,2002:str":
+            return node.value
+        if tag == "tag:yaml.org,2002:int":
+            return c.construct_yaml_int(node)
+        if tag == "tag:yaml.org,2002:float":
+            return c.construct_yaml_float(node)
+        if tag == "tag:yaml.org,2002:bool":
+            return c.construct_yaml_bool(node)
+        if tag == "tag:yaml.org,2002:null":
+            return None
+        if tag == "tag:yaml.org,2002:timestamp":
+            # Kubernetes has no date type: keep what was written.
+            return node.value
+        raise _Refused(self.pos(node), f"unsupported YAML tag {tag!r}")
+
+
+class _Refused(Exception):
+    def __init__(self, position: Position, message: str) -> None:
+        self.finding = Finding(position, message)
+
+
+def parse_text(text: str, path: str) -> tuple[list[Document], list[Finding]]:
+    """Return the documents of one YAML text and the problems found in it."""
+    docs: list[Document] = []
+    findings: list[Finding] = []
+    loader = _Loader(text)
+    try:
+        index = 0
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                break
+            source = SourceMap(path)
+            builder = _Builder(source)
+            try:
+                data = builder.build(node, ())
+            except _Refused as refused:
+                findings.append(refused.finding)
+                index += 1
+                continue
+            findings.extend(builder.findings)
+            if data is not None:
+                docs.append(Document(path, index, data, source))
+            index += 1
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        problem = exc.problem or exc.context or "invalid YAML"
+        findings.append(Finding(Position(path, line, col), f"invalid YAML: {problem}"))
+    except yaml.YAMLError as exc:
+        findings.append(Finding(Position(path), f"invalid YAML: {exc}"))
+    finally:
+        loader.dispose()
+    return docs, findings
+
+
+def read_text(root: Path, file: Path) -> str:
+    """Return a fleet file's text, refusing what leaves the root, is too big or not UTF-8."""
+    rel = relpath(root, file)
+    resolved = file.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise LoadError([Finding(Position(rel), "file leaves the fleet root (symlink?)")])
+    try:
+        size = resolved.stat().st_size
+    except OSError as exc:
+        raise LoadError([Finding(Position(rel), f"cannot read: {exc.strerror}")]) from exc
+    if size > MAX_FILE_BYTES:
+        raise LoadError(
+            [Finding(Position(rel), f"file is {size} bytes, over the {MAX_FILE_BYTES} limit")]
+        )
+    raw = resolved.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise LoadError([Finding(Position(rel, line, col), "file is not valid UTF-8")]) from exc
+
+
+def resolve_reference(root: Path, base: str, ref: str) -> Path:
+    """Return the file a spec refers to, relative to the referring file's folder.
+
+    Raises ``ValueError`` with the reason when the reference leaves the fleet root.
+    """
+    if os.path.isabs(ref):
+        raise ValueError("must be a path relative to the spec file, not absolute")
+    candidate = (root / base).parent / ref
+    real_root = root.resolve()
+    if not candidate.resolve().is_relative_to(real_root):
+        raise ValueError(f"{ref!r} leaves the fleet root")
+    return candidate
+
+
+def relpath(root: Path, file: Path) -> str:
+    try:
+        return file.relative_to(root).as_posix()
+    except ValueError:
+        return file.as_posix()
+
+
+def _yaml_files(root: Path, folder: str) -> Iterator[Path]:
+    base = root / folder
+    if not base.is_dir():
+        return
+    found = [p for p in base.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
+    yield from sorted(found)
+
+
+def load_fleet(root: Path) -> Fleet:
+    """Return every document of the fleet at ``root`` that could be read, with the problems.
+
+    A file that cannot be read safely contributes findings instead of documents, so one
+    run reports the problems of every file. Raises :class:`LoadError` only when there is
+    no fleet to speak of.
+    """
+    if not root.is_dir():
+        raise LoadError([Finding(Position(str(root)), "fleet directory does not exist")])
+    fleet_file = root / "fleet.yaml"
+    if not fleet_file.is_file():
+        raise LoadError([Finding(Position(relpath(root, fleet_file)), "fleet.yaml is missing")])
+    findings: list[Finding] = []
+    groups: dict[str, list[Document]] = {"fleet": [], "teams": [], "apps": [], "crds": []}
+    files: list[tuple[str, Path]] = [("fleet", fleet_file)]
+    for folder in ("teams", "apps", "crds"):
+        files.extend((folder, p) for p in _yaml_files(root, folder))
+    for group, file in files:
+        rel = relpath(root, file)
+        try:
+            text = read_text(root, file)
+        except LoadError as exc:
+            findings.extend(exc.findings)
+            continue
+        docs, problems = parse_text(text, rel)
+        groups[group].extend(docs)
+        findings.extend(problems)
+    return Fleet(root, groups["fleet"], groups["teams"], groups["apps"], groups["crds"], findings)

@@ -1,0 +1,38 @@
+"""Typed fleet specs (pydantic models), one module per group of kinds."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from specc.spec.apps import App, CustomResource, Manifests, Service, StatefulService
+from specc.spec.base import API_VERSION
+from specc.spec.fleet import Cluster, Environment, Fleet
+from specc.spec.team import Team
+
+#: Every kind a fleet document may have, by its ``kind`` field.
+KINDS: dict[str, type[BaseModel]] = {
+    "Fleet": Fleet,
+    "Team": Team,
+    "Service": Service,
+    "StatefulService": StatefulService,
+    "CustomResource": CustomResource,
+    "Manifests": Manifests,
+}
+
+#: Kinds that may stand in apps/.
+APP_KINDS = ("Service", "StatefulService", "CustomResource", "Manifests")
+
+__all__ = [
+    "API_VERSION",
+    "APP_KINDS",
+    "KINDS",
+    "App",
+    "Cluster",
+    "CustomResource",
+    "Environment",
+    "Fleet",
+    "Manifests",
+    "Service",
+    "StatefulService",
+    "Team",
+]

@@ -1,0 +1,96 @@
+"""Kind ``Fleet``: the clusters and the environments they belong to."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from specc.spec.base import API_VERSION, DNSLabel, Labels, Metadata, Resources, SpecModel
+
+#: Kubernetes versions whose schemas specc can check against (those kubernetes-validate ships).
+SUPPORTED_VERSIONS = tuple(f"1.{minor}" for minor in range(27, 38))
+
+
+def _k8s_version(value: str) -> str:
+    m = re.match(r"^v?(1\.\d+)(\.\d+)?$", value)
+    if not m or m.group(1) not in SUPPORTED_VERSIONS:
+        raise ValueError(
+            f"Kubernetes version {value!r} is not one specc can check against "
+            f"(supported: {SUPPORTED_VERSIONS[0]} to {SUPPORTED_VERSIONS[-1]})"
+        )
+    return m.group(1)
+
+
+class EnvironmentDefaults(SpecModel):
+    """Values an app gets in this environment when it does not set them itself."""
+
+    replicas: Annotated[int, Field(ge=0)] | None = None
+    resources: Resources | None = None
+
+
+class Environment(SpecModel):
+    name: DNSLabel
+    defaults: EnvironmentDefaults = Field(default_factory=EnvironmentDefaults)
+
+
+class Connection(SpecModel):
+    """How the agent and `specc sync` reach the cluster."""
+
+    context: str | None = None
+    kubeconfig: str | None = None
+    in_cluster: bool = False
+
+
+class Cluster(SpecModel):
+    name: DNSLabel
+    environment: DNSLabel
+    kubernetes_version: Annotated[str, AfterValidator(_k8s_version)] = "1.33"
+    labels: Labels = Field(default_factory=dict)
+    connection: Connection = Field(default_factory=Connection)
+
+
+class PrunePolicy(SpecModel):
+    #: Share of the inventory one sync may delete before it needs --allow-mass-prune.
+    budget: Annotated[float, Field(gt=0, le=1)] = 0.25
+
+
+class FleetSpec(SpecModel):
+    environments: Annotated[list[Environment], Field(min_length=1)]
+    clusters: Annotated[list[Cluster], Field(min_length=1)]
+    prune: PrunePolicy = Field(default_factory=PrunePolicy)
+
+    @model_validator(mode="after")
+    def _names(self) -> FleetSpec:
+        envs = [e.name for e in self.environments]
+        _unique(envs, "environment")
+        _unique([c.name for c in self.clusters], "cluster")
+        for c in self.clusters:
+            if c.environment not in envs:
+                raise ValueError(
+                    f"cluster {c.name!r} names environment {c.environment!r}, "
+                    f"which is not one of {envs}"
+                )
+        return self
+
+    def environment(self, name: str) -> Environment:
+        return next(e for e in self.environments if e.name == name)
+
+
+class Fleet(SpecModel):
+    api_version: Literal["specc.dev/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["Fleet"]
+    metadata: Metadata
+    spec: FleetSpec
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"{what} name {n!r} is used twice")
+        seen.add(n)
+
+
+assert API_VERSION == "specc.dev/v1alpha1"

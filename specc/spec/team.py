@@ -1,0 +1,81 @@
+"""Kind ``Team``: a namespace with its quota, limits, network policy and access."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from specc.spec.base import (
+    DNSLabel,
+    Labels,
+    Metadata,
+    PortNumber,
+    Quantity,
+    ResourceList,
+    SpecModel,
+)
+
+
+class Quota(SpecModel):
+    """Becomes a ResourceQuota: the team's total requests and limits."""
+
+    cpu: Quantity | None = None
+    memory: Quantity | None = None
+    limits_cpu: Quantity | None = None
+    limits_memory: Quantity | None = None
+    storage: Quantity | None = None
+    pods: Annotated[int, Field(ge=0)] | None = None
+
+
+class LimitDefaults(SpecModel):
+    """Becomes a LimitRange: what a container gets when it asks for nothing."""
+
+    default_request: ResourceList | None = None
+    default: ResourceList | None = None
+    max: ResourceList | None = None
+
+
+class AllowedSource(SpecModel):
+    """A named source the default-deny NetworkPolicy lets in."""
+
+    name: DNSLabel
+    namespace_selector: Labels | None = None
+    pod_selector: Labels | None = None
+    ports: list[PortNumber] | None = None
+
+
+class Network(SpecModel):
+    allow_same_namespace: bool = True
+    allow_from: list[AllowedSource] = Field(default_factory=list)
+
+
+class Access(SpecModel):
+    """Binds a group, user or service account to a built-in ClusterRole in the namespace."""
+
+    role: Literal["view", "edit", "admin"]
+    group: str | None = None
+    user: str | None = None
+    service_account: str | None = None
+
+
+class TeamSpec(SpecModel):
+    namespace: DNSLabel | None = None
+    owners: list[str] = Field(default_factory=list)
+    quota: Quota | None = None
+    limits: LimitDefaults | None = None
+    network: Network = Field(default_factory=Network)
+    access: list[Access] = Field(default_factory=list)
+    #: Cluster-scoped kinds (``Kind.group``) this team may declare in Manifests.
+    allowed_cluster_kinds: list[str] = Field(default_factory=list)
+
+
+class Team(SpecModel):
+    api_version: Literal["specc.dev/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["Team"]
+    metadata: Metadata
+    spec: TeamSpec = Field(default_factory=TeamSpec)
+
+    @property
+    def namespace(self) -> str:
+        return self.spec.namespace or self.metadata.name

@@ -1,0 +1,413 @@
+"""Validate stage: raw documents → typed specs, with every problem located in the source.
+
+All problems of a run are collected and raised together, sorted by file and line, so a
+pull request shows its author everything that is wrong at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+from pydantic import BaseModel
+
+from specc.errors import Finding, LoadError, Position, ValidationError
+from specc.load import (
+    Document,
+    FieldPath,
+    SourceMap,
+    parse_text,
+    read_text,
+    relpath,
+    resolve_reference,
+)
+from specc.load import Fleet as RawFleet
+from specc.placement import apply_overrides, override_chain, selects
+from specc.spec import API_VERSION, APP_KINDS, KINDS
+from specc.spec.apps import App, Manifests, Service, StatefulService
+from specc.spec.fleet import Cluster, Fleet
+from specc.spec.team import Team
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class ValidApp:
+    """An app document and its typed base spec."""
+
+    doc: Document
+    model: App
+    #: Documents of the files a Manifests app refers to, parsed at validation.
+    files: list[Document] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.model.kind, self.model.metadata.team, self.model.metadata.name)
+
+
+@dataclass
+class ValidFleet:
+    """A fleet whose every document is typed and whose cross-references hold."""
+
+    root: Path
+    fleet: Fleet
+    fleet_doc: Document
+    teams: dict[str, tuple[Team, Document]]
+    apps: list[ValidApp]
+    crds: list[Document] = field(default_factory=list)
+
+    @property
+    def clusters(self) -> list[Cluster]:
+        return self.fleet.spec.clusters
+
+    def cluster(self, name: str) -> Cluster:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        known = ", ".join(c.name for c in self.clusters)
+        raise KeyError(f"no cluster {name!r} in fleet.yaml (clusters: {known})")
+
+    def apps_for(self, cluster: Cluster) -> list[ValidApp]:
+        return [a for a in self.apps if selects(a.model.placement, cluster)]
+
+
+def typed(model: type[M], data: Any, source: SourceMap) -> tuple[M | None, list[Finding]]:
+    """Return ``data`` as a ``model`` instance, or None and the findings that say why not."""
+    try:
+        return model.model_validate(data), []
+    except pydantic.ValidationError as exc:
+        return None, [_finding(model, err, source) for err in exc.errors()]
+
+
+def _finding(model: type[BaseModel], err: Any, source: SourceMap) -> Finding:
+    loc: FieldPath = tuple(err["loc"])
+    # Union members and tagged validators append their name to loc; keep data keys only.
+    loc = tuple(p for p in loc if isinstance(p, int) or not _is_validator_tag(p))
+    dotted = _dotted(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        known = _known_fields(model, loc[:-1])
+        hint = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        msg = f"unknown field {name!r}"
+        msg += f" (did you mean {hint[0]!r}?)" if hint else ""
+        if known and not hint:
+            msg += f"; expected one of: {', '.join(sorted(known))}"
+        return Finding(source.key(loc), msg, _dotted(loc[:-1]))
+    if kind == "missing":
+        return Finding(
+            source.value(loc[:-1]), f"required field {loc[-1]!r} is missing", _dotted(loc[:-1])
+        )
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    if kind == "literal_error" and "expected" in err.get("ctx", {}):
+        msg = f"expected {err['ctx']['expected']}, got {err.get('input')!r}"
+    return Finding(source.value(loc), msg, dotted)
+
+
+def _is_validator_tag(part: Any) -> bool:
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _dotted(loc: FieldPath) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _known_fields(model: type[BaseModel], loc: FieldPath) -> list[str]:
+    """Return the field names (aliases) expected at ``loc`` inside ``model``."""
+    current: Any = model
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fld = next(
+                (f for n, f in current.model_fields.items() if (f.alias or n) == part or n == part),
+                None,
+            )
+            if fld is None:
+                return []
+            current = fld.annotation
+        else:
+            args = typing.get_args(current)
+            current = args[-1] if args else None
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or n for n, f in current.model_fields.items()]
+    return []
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            models = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = models[0] if len(models) == 1 else tp
+            if len(models) != 1:
+                return tp
+        else:
+            return tp
+
+
+def _check_header(doc: Document, allowed: tuple[str, ...]) -> Finding | None:
+    data = doc.data
+    if not isinstance(data, dict):
+        return Finding(doc.position, "a fleet document must be a mapping")
+    if data.get("apiVersion") != API_VERSION:
+        return Finding(
+            doc.source.value(("apiVersion",)),
+            f"apiVersion must be {API_VERSION!r}, got {data.get('apiVersion')!r}",
+            "apiVersion",
+        )
+    kind = data.get("kind")
+    if kind not in allowed:
+        hint = difflib.get_close_matches(str(kind), allowed, n=1)
+        msg = f"kind {kind!r} does not belong here; expected {' or '.join(allowed)}"
+        if hint:
+            msg += f" (did you mean {hint[0]!r}?)"
+        return Finding(doc.source.value(("kind",)), msg, "kind")
+    return None
+
+
+def validate_fleet(raw: RawFleet) -> ValidFleet:
+    """Return the typed fleet; raise :class:`ValidationError` listing every problem."""
+    findings: list[Finding] = list(raw.findings)
+
+    fleet_model: Fleet | None = None
+    fleet_doc = raw.fleet[0] if raw.fleet else None
+    if fleet_doc is None:
+        findings.append(Finding(Position("fleet.yaml"), "fleet.yaml holds no document"))
+    else:
+        if len(raw.fleet) > 1:
+            findings.append(Finding(raw.fleet[1].position, "fleet.yaml must hold one document"))
+        bad = _check_header(fleet_doc, ("Fleet",))
+        if bad:
+            findings.append(bad)
+        else:
+            fleet_model, problems = typed(Fleet, fleet_doc.data, fleet_doc.source)
+            findings.extend(problems)
+
+    teams: dict[str, tuple[Team, Document]] = {}
+    namespaces: dict[str, Document] = {}
+    for doc in raw.teams:
+        bad = _check_header(doc, ("Team",))
+        if bad:
+            findings.append(bad)
+            continue
+        team, problems = typed(Team, doc.data, doc.source)
+        findings.extend(problems)
+        if team is None:
+            continue
+        name = team.metadata.name
+        if name in teams:
+            first = teams[name][1]
+            findings.append(_dup(doc, ("metadata", "name"), f"team {name!r}", first))
+            continue
+        if team.namespace in namespaces:
+            findings.append(
+                _dup(
+                    doc,
+                    ("spec", "namespace"),
+                    f"namespace {team.namespace!r}",
+                    namespaces[team.namespace],
+                )
+            )
+        teams[name] = (team, doc)
+        namespaces[team.namespace] = doc
+
+    apps: list[ValidApp] = []
+    seen: dict[tuple[str, str, str], Document] = {}
+    for doc in raw.apps:
+        bad = _check_header(doc, APP_KINDS)
+        if bad:
+            findings.append(bad)
+            continue
+        model_cls = KINDS[doc.data["kind"]]
+        model, problems = typed(model_cls, doc.data, doc.source)
+        findings.extend(problems)
+        if model is None:
+            findings.extend(_team_exists(doc, teams))
+            continue
+        app = ValidApp(doc, typing.cast(App, model))
+        if app.key in seen:
+            findings.append(
+                _dup(
+                    doc,
+                    ("metadata", "name"),
+                    f"{app.key[0]} {app.key[2]!r} of team {app.key[1]!r}",
+                    seen[app.key],
+                )
+            )
+            continue
+        seen[app.key] = doc
+        apps.append(app)
+        findings.extend(_app_rules(raw.root, app, teams, fleet_model))
+
+    if findings or fleet_model is None or fleet_doc is None:
+        raise ValidationError(findings)
+    return ValidFleet(raw.root, fleet_model, fleet_doc, teams, apps, raw.crds)
+
+
+def _dup(doc: Document, loc: FieldPath, what: str, first: Document) -> Finding:
+    where = first.source.value(loc)
+    return Finding(doc.source.value(loc), f"{what} is already defined at {where}", _dotted(loc))
+
+
+def _app_rules(
+    root: Path,
+    app: ValidApp,
+    teams: dict[str, tuple[Team, Document]],
+    fleet: Fleet | None,
+) -> list[Finding]:
+    """Return the cross-document problems of one app."""
+    out: list[Finding] = []
+    doc, model = app.doc, app.model
+    out.extend(_team_exists(doc, teams))
+    out.extend(_file_refs(root, doc, model))
+    if isinstance(model, Manifests):
+        out.extend(_manifest_files(root, app))
+        for i, obj in enumerate(model.spec.objects):
+            out.extend(_manifest_rules(doc, ("spec", "objects", i), obj))
+        for file_doc in app.files:
+            out.extend(_manifest_rules(file_doc, (), file_doc.data))
+    if fleet is None:
+        return out
+
+    clusters = fleet.spec.clusters
+    env_names = [e.name for e in fleet.spec.environments]
+    cluster_names = [c.name for c in clusters]
+    p = model.placement
+    for field_name, names, known in (
+        ("environments", p.environments, env_names),
+        ("clusters", p.clusters, cluster_names),
+    ):
+        for i, n in enumerate(names or []):
+            if n not in known:
+                out.append(
+                    Finding(
+                        doc.source.value(("placement", field_name, i)),
+                        f"no {field_name[:-1]} named {n!r} in fleet.yaml",
+                        f"placement.{field_name}[{i}]",
+                    )
+                )
+    if not any(selects(p, c) for c in clusters):
+        out.append(
+            Finding(doc.source.key(("placement",)), "placement selects no cluster", "placement")
+        )
+
+    for field_name, known in (("environments", env_names), ("clusters", cluster_names)):
+        for n in getattr(model.overrides, field_name):
+            if n not in known:
+                out.append(
+                    Finding(
+                        doc.source.key(("overrides", field_name, n)),
+                        f"override for unknown {field_name[:-1]} {n!r}",
+                        f"overrides.{field_name}",
+                    )
+                )
+    # Every override is validated as it will be used: merged onto the base.
+    model_cls = type(model)
+    for c in clusters:
+        chain = override_chain(doc.data, c)
+        if not chain or not selects(p, c):
+            continue
+        merged, source = apply_overrides(doc.data, doc.source, chain)
+        merged_model, problems = typed(model_cls, merged, source)
+        out.extend(problems)
+        if merged_model is not None:
+            out.extend(_file_refs(root, doc, merged_model, source))
+    return sorted(set(out))
+
+
+def _team_exists(doc: Document, teams: dict[str, tuple[Team, Document]]) -> list[Finding]:
+    meta = doc.data.get("metadata")
+    team = meta.get("team") if isinstance(meta, dict) else None
+    if not isinstance(team, str) or team in teams:
+        return []
+    hint = difflib.get_close_matches(team, list(teams), n=1)
+    msg = f"team {team!r} is not defined in teams/"
+    msg += f" (did you mean {hint[0]!r}?)" if hint else ""
+    return [Finding(doc.source.value(("metadata", "team")), msg, "metadata.team")]
+
+
+def _file_refs(
+    root: Path, doc: Document, model: App, source: SourceMap | None = None
+) -> list[Finding]:
+    if not isinstance(model, Service | StatefulService) or model.spec.config is None:
+        return []
+    source = source or doc.source
+    out = []
+    for key, ref in model.spec.config.files.items():
+        loc = ("spec", "config", "files", key)
+        try:
+            path = resolve_reference(root, doc.path, ref)
+        except ValueError as exc:
+            out.append(Finding(source.value(loc), f"config file {exc}", _dotted(loc)))
+            continue
+        if not path.is_file():
+            out.append(
+                Finding(source.value(loc), f"config file {ref!r} does not exist", _dotted(loc))
+            )
+    return out
+
+
+def _manifest_files(root: Path, app: ValidApp) -> list[Finding]:
+    """Parse the files a Manifests app lists into ``app.files``; return their problems."""
+    assert isinstance(app.model, Manifests)
+    out: list[Finding] = []
+    for i, ref in enumerate(app.model.spec.files):
+        loc: FieldPath = ("spec", "files", i)
+        where = app.doc.source.value(loc)
+        try:
+            path = resolve_reference(root, app.doc.path, ref)
+        except ValueError as exc:
+            out.append(Finding(where, f"manifest file {exc}", _dotted(loc)))
+            continue
+        if not path.is_file():
+            out.append(Finding(where, f"manifest file {ref!r} does not exist", _dotted(loc)))
+            continue
+        try:
+            text = read_text(root, path)
+        except LoadError as exc:
+            out.extend(exc.findings)
+            continue
+        docs, problems = parse_text(text, relpath(root, path))
+        out.extend(problems)
+        app.files.extend(docs)
+    return out
+
+
+def _manifest_rules(doc: Document, loc: FieldPath, obj: Any) -> list[Finding]:
+    where = doc.source.value(loc)
+    if not isinstance(obj, dict):
+        return [Finding(where, "a Kubernetes object must be a mapping", _dotted(loc))]
+    out = []
+    for key in ("apiVersion", "kind"):
+        if not isinstance(obj.get(key), str) or not obj.get(key):
+            out.append(Finding(where, f"object needs a {key}", _dotted(loc)))
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        out.append(Finding(where, "object needs metadata.name", _dotted(loc)))
+    if (
+        obj.get("kind") == "Secret"
+        and obj.get("apiVersion") == "v1"
+        and (obj.get("data") or obj.get("stringData"))
+    ):
+        out.append(
+            Finding(
+                where,
+                "a Secret with values does not belong in git: reference an existing "
+                "Secret from the app spec (spec.secrets) instead",
+                _dotted(loc),
+            )
+        )
+    return out
