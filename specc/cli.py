@@ -114,6 +114,129 @@ def validate(fleet: Path | None, output: str) -> None:
 
 
 @cli.command()
+@_fleet_arg
+@click.option(
+    "--out", "out", type=click.Path(path_type=Path), help="Write files under this directory."
+)
+@click.option("--cluster", "clusters", multiple=True, help="Render only this cluster (repeatable).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["yaml", "json"]),
+    default=None,
+    help="Print the objects to stdout instead of writing files.",
+)
+def render(
+    fleet: Path | None, out: Path | None, clusters: tuple[str, ...], output: str | None
+) -> None:
+    """Render FLEET into Kubernetes objects per cluster, schema-checked.
+
+    Writes OUT/<cluster>/<namespace>/<kind>-<name>.yaml and OUT/<cluster>/index.json.
+    """
+    from specc import write
+    from specc.pipeline import render_path
+
+    if (out is None) == (output is None):
+        _exit(UsageError("give --out DIR to write files, or --output yaml|json to print"))
+    root = resolve_fleet(fleet)
+    try:
+        valid, renders = render_path(root, list(clusters) or None)
+    except KeyError as exc:
+        _exit(UsageError(str(exc.args[0])))
+    except SpeccError as exc:
+        _exit(exc, "json" if output == "json" else "text")
+    if output is not None:
+        objects = [o.body for r in renders for o in r.objects]
+        if output == "json":
+            import json
+
+            click.echo(
+                json.dumps(
+                    {"apiVersion": "v1", "kind": "List", "items": objects}, indent=2, sort_keys=True
+                )
+            )
+        else:
+            click.echo("---\n".join(write.to_yaml(o) for o in objects), nl=False)
+        return
+    assert out is not None
+    command = _render_command(root, out, clusters)
+    total = write.WriteResult()
+    for r in renders:
+        res = write.write_render(r, out, command)
+        total.written += res.written
+        total.unchanged += res.unchanged
+        total.removed += res.removed
+    if not clusters:
+        total.removed += write.remove_stale_clusters(out, [c.name for c in valid.clusters])
+    n = sum(len(r.objects) for r in renders)
+    click.echo(
+        f"rendered {n} objects for {len(renders)} cluster(s) into {out}: "
+        f"{total.written} written, {total.unchanged} unchanged, {total.removed} removed"
+    )
+
+
+def _render_command(root: Path, out: Path, clusters: tuple[str, ...]) -> str:
+    parts = ["specc render", root.as_posix(), "--out", out.as_posix()]
+    parts += [f"--cluster {c}" for c in clusters]
+    return " ".join(parts)
+
+
+@cli.command()
+@click.argument("ref", metavar="KIND/NAME")
+@_fleet_arg
+@click.option("--cluster", required=True, help="The cluster whose render to search.")
+@_OUTPUT
+def explain(ref: str, fleet: Path | None, cluster: str, output: str) -> None:
+    """Show which spec line made KIND/NAME (or KIND/NAMESPACE/NAME) on a cluster."""
+    from specc.compile import compile_fleet
+    from specc.pipeline import validate_path
+
+    parts = ref.split("/")
+    if len(parts) not in (2, 3):
+        _exit(UsageError(f"{ref!r}: expected KIND/NAME or KIND/NAMESPACE/NAME"))
+    kind, name = parts[0], parts[-1]
+    namespace = parts[1] if len(parts) == 3 else None
+    try:
+        valid = validate_path(resolve_fleet(fleet))
+        try:
+            (render,) = compile_fleet(valid, [cluster])
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+    except SpeccError as exc:
+        _exit(exc, output)
+    matches = [
+        o
+        for o in render.objects
+        if o.kind.lower() == kind.lower()
+        and o.name == name
+        and (namespace is None or o.namespace == namespace)
+    ]
+    if not matches:
+        click.echo(f"{ref}: no such object in the render of cluster {cluster!r}", err=True)
+        sys.exit(1)
+    rows = []
+    for o in matches:
+        chain = render.overrides.get(o.origin, [])
+        rows.append(
+            {
+                "object": o.ref,
+                "source": f"{o.source.path}:{o.source.line}",
+                "spec": o.origin,
+                "overrides": [str(p) for p in chain],
+            }
+        )
+    if output == "json":
+        from specc import report
+
+        report.print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['object']}\n  made by  {row['spec']}\n  source   {row['source']}")
+        for p in row["overrides"]:
+            click.echo(f"  override {p}")
+
+
+@cli.command()
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Write the schemas here.")
 @click.option(
     "--check",

@@ -249,7 +249,7 @@ def resolve_reference(root: Path, base: str, ref: str) -> Path:
     """
     if os.path.isabs(ref):
         raise ValueError("must be a path relative to the spec file, not absolute")
-    candidate = (root / base).parent / ref
+    candidate = Path(os.path.normpath((root / base).parent / ref))
     real_root = root.resolve()
     if not candidate.resolve().is_relative_to(real_root):
         raise ValueError(f"{ref!r} leaves the fleet root")

@@ -1,0 +1,144 @@
+"""Compile stage: validated specs → the desired objects of each cluster.
+
+Deterministic: the same fleet gives the same objects in the same order, with values
+in the canonical form the API server stores.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from specc.compile.custom import Scopes, render_custom_resource, render_manifests
+from specc.compile.meta import AppContext
+from specc.compile.service import render_service, render_stateful_service
+from specc.compile.team import render_team
+from specc.errors import CompileError, Finding, LoadError
+from specc.load import SourceMap, read_text, resolve_reference
+from specc.objects import ClusterRender, DesiredObject
+from specc.placement import apply_overrides, override_chain
+from specc.spec.apps import App, CustomResource, Manifests, Service, StatefulService
+from specc.spec.fleet import Cluster
+from specc.validate import ValidApp, ValidFleet, typed
+
+__all__ = ["compile_cluster", "compile_fleet", "effective_app", "fleet_crds"]
+
+
+def fleet_crds(fleet: ValidFleet) -> list[dict[str, Any]]:
+    """Return every CustomResourceDefinition the fleet holds: crds/ and Manifests apps."""
+    out = [d.data for d in fleet.crds if _is_crd(d.data)]
+    for app in fleet.apps:
+        if isinstance(app.model, Manifests):
+            out += [o for o in app.model.spec.objects if _is_crd(o)]
+            out += [d.data for d in app.files if _is_crd(d.data)]
+    return out
+
+
+def _is_crd(obj: Any) -> bool:
+    return (
+        isinstance(obj, dict)
+        and obj.get("kind") == "CustomResourceDefinition"
+        and str(obj.get("apiVersion", "")).startswith("apiextensions.k8s.io/")
+    )
+
+
+def effective_app(
+    app: ValidApp, cluster: Cluster
+) -> tuple[App, SourceMap, list[tuple[str | int, ...]]]:
+    """Return the app as it applies on ``cluster``: overrides merged, typed again."""
+    chain = override_chain(app.doc.data, cluster)
+    if not chain:
+        return app.model, app.doc.source, chain
+    merged, source = apply_overrides(app.doc.data, app.doc.source, chain)
+    model, findings = typed(type(app.model), merged, source)
+    if model is None:  # validation checked every override already; this is a bug guard
+        raise CompileError(findings)
+    return model, source, chain
+
+
+def compile_fleet(fleet: ValidFleet, clusters: list[str] | None = None) -> list[ClusterRender]:
+    """Return the render of each cluster (all, or those named), in fleet.yaml order."""
+    scopes = Scopes.from_crds(fleet_crds(fleet))
+    selected = [fleet.cluster(n) for n in clusters] if clusters else fleet.clusters
+    renders: list[ClusterRender] = []
+    findings: list[Finding] = []
+    reader = functools.lru_cache(maxsize=None)(functools.partial(_read, fleet.root))
+    for cluster in selected:
+        try:
+            renders.append(compile_cluster(fleet, cluster, scopes, reader))
+        except CompileError as exc:
+            findings.extend(exc.findings)
+    if findings:
+        raise CompileError(sorted(set(findings)))
+    return renders
+
+
+def _read(root: Path, base: str, ref: str) -> str:
+    return read_text(root, resolve_reference(root, base, ref))
+
+
+def compile_cluster(
+    fleet: ValidFleet,
+    cluster: Cluster,
+    scopes: Scopes | None = None,
+    reader: Any = None,
+) -> ClusterRender:
+    """Return every object the fleet declares for ``cluster``, sorted by identity."""
+    scopes = scopes or Scopes.from_crds(fleet_crds(fleet))
+    read = reader or functools.partial(_read, fleet.root)
+    render = ClusterRender(cluster.name, cluster.kubernetes_version)
+    findings: list[Finding] = []
+    objects: list[DesiredObject] = []
+    for team, doc in fleet.teams.values():
+        objects += render_team(team, doc.source)
+    defaults = fleet.fleet.spec.environment(cluster.environment).defaults
+    for app in fleet.apps_for(cluster):
+        model, source, chain = effective_app(app, cluster)
+        team = fleet.teams[model.metadata.team][0]
+        ctx = AppContext(
+            name=model.metadata.name,
+            team=team.metadata.name,
+            namespace=team.namespace,
+            origin=f"{model.kind}/{team.metadata.name}/{model.metadata.name}",
+            extra_labels=tuple(sorted(model.metadata.labels.items())),
+        )
+        if chain:
+            render.overrides[ctx.origin] = [app.doc.source.key(loc) for loc in chain]
+        if isinstance(model, Service | StatefulService):
+            files: dict[str, str] = {}
+            if model.spec.config is not None:
+                for key, ref in model.spec.config.files.items():
+                    try:
+                        files[key] = read(app.doc.path, ref)
+                    except (LoadError, ValueError, OSError) as exc:
+                        where = source.value(("spec", "config", "files", key))
+                        findings.append(Finding(where, f"config file {ref!r}: {exc}"))
+            if isinstance(model, Service):
+                objects += render_service(ctx, model.spec, source, files, defaults)
+            else:
+                objects += render_stateful_service(ctx, model.spec, source, files, defaults)
+        elif isinstance(model, CustomResource):
+            objects += render_custom_resource(ctx, model.spec, source, scopes)
+        else:
+            made, problems = render_manifests(ctx, model.spec, source, app.files, team, scopes)
+            objects += made
+            findings += problems
+
+    seen: dict[Any, DesiredObject] = {}
+    for obj in objects:
+        first = seen.get(obj.key)
+        if first is not None:
+            findings.append(
+                Finding(
+                    obj.source,
+                    f"declared twice on cluster {cluster.name!r}: also by {first.origin} at {first.source}",
+                    subject=obj.ref,
+                )
+            )
+            continue
+        seen[obj.key] = obj
+    if findings:
+        raise CompileError(findings)
+    render.objects = sorted(seen.values(), key=lambda o: o.key)
+    return render

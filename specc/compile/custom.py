@@ -1,0 +1,159 @@
+"""Renderers of ``CustomResource`` and ``Manifests``: objects given whole, placed and labelled."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from specc.compile.meta import AppContext, metadata
+from specc.errors import Finding
+from specc.load import Document, SourceMap
+from specc.objects import DesiredObject, group_of
+from specc.spec.apps import CustomResourceSpec, ManifestsSpec
+from specc.spec.team import Team
+
+#: Built-in kinds that live outside namespaces (``Kind.group``; core kinds bare).
+CLUSTER_SCOPED = frozenset(
+    {
+        "APIService.apiregistration.k8s.io",
+        "CSIDriver.storage.k8s.io",
+        "CSINode.storage.k8s.io",
+        "CertificateSigningRequest.certificates.k8s.io",
+        "ClusterRole.rbac.authorization.k8s.io",
+        "ClusterRoleBinding.rbac.authorization.k8s.io",
+        "ComponentStatus",
+        "CustomResourceDefinition.apiextensions.k8s.io",
+        "FlowSchema.flowcontrol.apiserver.k8s.io",
+        "IngressClass.networking.k8s.io",
+        "MutatingWebhookConfiguration.admissionregistration.k8s.io",
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "PriorityClass.scheduling.k8s.io",
+        "PriorityLevelConfiguration.flowcontrol.apiserver.k8s.io",
+        "RuntimeClass.node.k8s.io",
+        "StorageClass.storage.k8s.io",
+        "ValidatingAdmissionPolicy.admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding.admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration.admissionregistration.k8s.io",
+        "VolumeAttachment.storage.k8s.io",
+    }
+)
+
+
+@dataclass
+class Scopes:
+    """Knows whether a group-kind is namespaced: built-ins plus the fleet's CRDs."""
+
+    crd_scopes: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def from_crds(cls, crds: list[dict[str, Any]]) -> Scopes:
+        scopes = {}
+        for crd in crds:
+            spec = crd.get("spec") or {}
+            kind = (spec.get("names") or {}).get("kind")
+            if kind and spec.get("group"):
+                scopes[f"{kind}.{spec['group']}"] = spec.get("scope") != "Cluster"
+        return cls(scopes)
+
+    def namespaced(self, group_kind: str) -> bool:
+        if group_kind in self.crd_scopes:
+            return self.crd_scopes[group_kind]
+        return group_kind not in CLUSTER_SCOPED
+
+
+def _group_kind(api_version: str, kind: str) -> str:
+    group = group_of(api_version)
+    return f"{kind}.{group}" if group else kind
+
+
+def _with_metadata(
+    ctx: AppContext,
+    obj: dict[str, Any],
+    namespaced: bool,
+    source: SourceMap,
+    loc: tuple[str | int, ...],
+) -> dict[str, Any]:
+    body = copy.deepcopy(obj)
+    meta = body.get("metadata") or {}
+    labels = {**(meta.get("labels") or {}), **ctx.labels}
+    annotations = dict(meta.get("annotations") or {})
+    new_meta = metadata(
+        str(meta["name"]),
+        ctx.namespace if namespaced else None,
+        labels,
+        source.value(loc),
+        annotations,
+    )
+    # Keep other metadata the author set (finalizers, ownerReferences are theirs to own).
+    for key, value in meta.items():
+        if key not in ("name", "namespace", "labels", "annotations"):
+            new_meta[key] = value
+    body["metadata"] = new_meta
+    return body
+
+
+def render_custom_resource(
+    ctx: AppContext, spec: CustomResourceSpec, source: SourceMap, scopes: Scopes
+) -> list[DesiredObject]:
+    """Return the operator's resource as declared; the check stage validates it against its CRD."""
+    namespaced = scopes.namespaced(_group_kind(spec.api_version, spec.kind))
+    obj = {
+        "apiVersion": spec.api_version,
+        "kind": spec.kind,
+        "metadata": {"name": ctx.name},
+        "spec": spec.spec,
+    }
+    body = _with_metadata(ctx, obj, namespaced, source, ())
+    return [DesiredObject(body, source.value(()), ctx.origin)]
+
+
+def render_manifests(
+    ctx: AppContext,
+    spec: ManifestsSpec,
+    source: SourceMap,
+    files: list[Document],
+    team: Team,
+    scopes: Scopes,
+) -> tuple[list[DesiredObject], list[Finding]]:
+    """Return the raw objects, in the team's namespace; refuse what escapes the team."""
+    out: list[DesiredObject] = []
+    findings: list[Finding] = []
+    items: list[tuple[dict[str, Any], SourceMap, tuple[str | int, ...]]] = [
+        (obj, source, ("spec", "objects", i)) for i, obj in enumerate(spec.objects)
+    ]
+    items += [(doc.data, doc.source, ()) for doc in files]
+    allowed = set(team.spec.allowed_cluster_kinds)
+    for obj, src, loc in items:
+        gk = _group_kind(str(obj["apiVersion"]), str(obj["kind"]))
+        namespaced = scopes.namespaced(gk)
+        where = src.value(loc)
+        name = (obj.get("metadata") or {}).get("name")
+        subject = f"{obj['kind']}/{name}"
+        if namespaced:
+            ns = (obj.get("metadata") or {}).get("namespace")
+            if ns not in (None, ctx.namespace):
+                findings.append(
+                    Finding(
+                        where,
+                        f"namespace {ns!r} belongs to another team; team {team.metadata.name!r} "
+                        f"may only write to {ctx.namespace!r}",
+                        subject=subject,
+                    )
+                )
+                continue
+        elif gk not in allowed:
+            findings.append(
+                Finding(
+                    where,
+                    f"{gk} is cluster-scoped and team {team.metadata.name!r} is not allowed "
+                    "to declare it (Team spec.allowedClusterKinds)",
+                    subject=subject,
+                )
+            )
+            continue
+        body = _with_metadata(ctx, obj, namespaced, src, loc)
+        out.append(DesiredObject(body, where, ctx.origin))
+    return out, findings

@@ -1,0 +1,295 @@
+"""Renderers of the workload kinds: ``Service`` (stateless) and ``StatefulService``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specc.compile.meta import AppContext, make
+from specc.compile.workload import (
+    config_map,
+    container,
+    pod_spec_extras,
+    pos,
+    resources,
+    service_ports,
+)
+from specc.load import SourceMap
+from specc.objects import PRUNE_ANNOTATION, DesiredObject
+from specc.spec.apps import ServiceSpec, StatefulServiceSpec
+from specc.spec.fleet import EnvironmentDefaults
+
+
+def _pod_template(
+    ctx: AppContext, spec: ServiceSpec | StatefulServiceSpec, config_name: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    c, volumes = container(ctx, spec, config_name)
+    pod: dict[str, Any] = {"containers": [c], **pod_spec_extras(spec)}
+    if volumes:
+        pod["volumes"] = volumes
+    template = {"metadata": {"labels": ctx.pod_labels}, "spec": pod}
+    return template, c
+
+
+def render_service(
+    ctx: AppContext,
+    spec: ServiceSpec,
+    source: SourceMap,
+    files: dict[str, str],
+    defaults: EnvironmentDefaults,
+) -> list[DesiredObject]:
+    """Return the objects of a stateless service: Deployment, Service, ConfigMap, HPA, PDB, Ingress."""
+    out: list[DesiredObject] = []
+    cm = config_map(ctx, spec, files, source)
+    if cm is not None:
+        out.append(cm)
+    if spec.resources is None and defaults.resources is not None:
+        spec = spec.model_copy(update={"resources": defaults.resources})
+    template, _ = _pod_template(ctx, spec, cm.name if cm else None)
+    if spec.zone_spread:
+        template["spec"]["topologySpreadConstraints"] = [
+            {
+                "labelSelector": {"matchLabels": ctx.selector},
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+            }
+        ]
+    deploy_spec: dict[str, Any] = {}
+    # Under an autoscaler the Deployment carries no replicas, so sync never fights the HPA.
+    if spec.autoscaling is None:
+        replicas = spec.replicas if spec.replicas is not None else defaults.replicas
+        deploy_spec["replicas"] = replicas if replicas is not None else 1
+    deploy_spec["selector"] = {"matchLabels": ctx.selector}
+    deploy_spec["template"] = template
+    out.append(make(ctx, "apps/v1", "Deployment", ctx.name, pos(source), {"spec": deploy_spec}))
+
+    if spec.ports:
+        svc: dict[str, Any] = {"type": spec.expose.type} if spec.expose.type != "ClusterIP" else {}
+        svc.update({"selector": ctx.selector, "ports": service_ports(spec)})
+        out.append(make(ctx, "v1", "Service", ctx.name, pos(source, "ports"), {"spec": svc}))
+
+    if spec.autoscaling is not None:
+        a = spec.autoscaling
+        hpa = {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": ctx.name},
+            "minReplicas": a.min_replicas,
+            "maxReplicas": a.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": a.target_cpu_utilization,
+                        },
+                    },
+                }
+            ],
+        }
+        out.append(
+            make(
+                ctx,
+                "autoscaling/v2",
+                "HorizontalPodAutoscaler",
+                ctx.name,
+                pos(source, "autoscaling"),
+                {"spec": hpa},
+            )
+        )
+
+    if spec.disruption_budget is not None:
+        b = spec.disruption_budget
+        pdb: dict[str, Any] = {}
+        if b.max_unavailable is not None:
+            pdb["maxUnavailable"] = b.max_unavailable
+        if b.min_available is not None:
+            pdb["minAvailable"] = b.min_available
+        pdb["selector"] = {"matchLabels": ctx.selector}
+        out.append(
+            make(
+                ctx,
+                "policy/v1",
+                "PodDisruptionBudget",
+                ctx.name,
+                pos(source, "disruptionBudget"),
+                {"spec": pdb},
+            )
+        )
+
+    ing = spec.expose.ingress
+    if ing is not None and spec.ports:
+        ing_spec: dict[str, Any] = {}
+        if ing.class_name:
+            ing_spec["ingressClassName"] = ing.class_name
+        ing_spec["rules"] = [
+            {
+                "host": ing.host,
+                "http": {
+                    "paths": [
+                        {
+                            "backend": {
+                                "service": {"name": ctx.name, "port": {"name": spec.ports[0].name}}
+                            },
+                            "path": ing.path,
+                            "pathType": "Prefix",
+                        }
+                    ]
+                },
+            }
+        ]
+        if ing.tls_secret:
+            ing_spec["tls"] = [{"hosts": [ing.host], "secretName": ing.tls_secret}]
+        out.append(
+            make(
+                ctx,
+                "networking.k8s.io/v1",
+                "Ingress",
+                ctx.name,
+                pos(source, "expose", "ingress"),
+                {"spec": ing_spec},
+            )
+        )
+    return out
+
+
+def render_stateful_service(
+    ctx: AppContext,
+    spec: StatefulServiceSpec,
+    source: SourceMap,
+    files: dict[str, str],
+    defaults: EnvironmentDefaults,
+) -> list[DesiredObject]:
+    """Return the objects of a stateful service: StatefulSet, headless and client Services,
+    PodDisruptionBudget, ConfigMap and backup CronJob."""
+    out: list[DesiredObject] = []
+    cm = config_map(ctx, spec, files, source)
+    if cm is not None:
+        out.append(cm)
+    if spec.resources is None and defaults.resources is not None:
+        spec = spec.model_copy(update={"resources": defaults.resources})
+    template, c = _pod_template(ctx, spec, cm.name if cm else None)
+    st = spec.storage
+    c.setdefault("volumeMounts", []).insert(0, {"name": "data", "mountPath": st.mount_path})
+    # Hard anti-affinity: two members on one node would fail together.
+    template["spec"]["affinity"] = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchLabels": ctx.selector},
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    }
+    headless = f"{ctx.name}-headless"
+    claim_spec: dict[str, Any] = {"accessModes": [st.access_mode]}
+    claim_spec["resources"] = {"requests": {"storage": st.size}}
+    if st.storage_class_name:
+        claim_spec["storageClassName"] = st.storage_class_name
+    claim_spec["volumeMode"] = "Filesystem"
+    # Claims made from this template are data: never pruned unless the spec opts in.
+    claim_annotations = {PRUNE_ANNOTATION: "allow"} if spec.prune_data else {}
+    claim_meta: dict[str, Any] = {"name": "data", "labels": ctx.pod_labels}
+    if claim_annotations:
+        claim_meta["annotations"] = claim_annotations
+    sts: dict[str, Any] = {
+        "persistentVolumeClaimRetentionPolicy": {
+            "whenDeleted": st.when_deleted,
+            "whenScaled": st.when_scaled,
+        },
+        "podManagementPolicy": spec.pod_management_policy,
+        "replicas": spec.members,
+        "selector": {"matchLabels": ctx.selector},
+        "serviceName": headless,
+        "template": template,
+        "updateStrategy": {
+            "rollingUpdate": {"partition": spec.update_partition},
+            "type": "RollingUpdate",
+        },
+        "volumeClaimTemplates": [
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": claim_meta,
+                "spec": claim_spec,
+            }
+        ],
+    }
+    out.append(make(ctx, "apps/v1", "StatefulSet", ctx.name, pos(source), {"spec": sts}))
+
+    ports = service_ports(spec)
+    # Stable member names (<name>-0.<name>-headless) need DNS before pods are ready.
+    headless_spec: dict[str, Any] = {
+        "clusterIP": "None",
+        "publishNotReadyAddresses": True,
+        "selector": ctx.selector,
+    }
+    if ports:
+        headless_spec["ports"] = ports
+    out.append(make(ctx, "v1", "Service", headless, pos(source), {"spec": headless_spec}))
+    if ports:
+        out.append(
+            make(
+                ctx,
+                "v1",
+                "Service",
+                ctx.name,
+                pos(source, "ports"),
+                {"spec": {"selector": ctx.selector, "ports": ports}},
+            )
+        )
+    out.append(
+        make(
+            ctx,
+            "policy/v1",
+            "PodDisruptionBudget",
+            ctx.name,
+            pos(source, "members"),
+            {"spec": {"maxUnavailable": 1, "selector": {"matchLabels": ctx.selector}}},
+        )
+    )
+    if spec.backup is not None:
+        b = spec.backup
+        job_container: dict[str, Any] = {
+            "name": "backup",
+            "image": b.image,
+            "command": list(b.command),
+        }
+        env = [
+            e for e in c.get("env", []) if "valueFrom" not in e or "secretKeyRef" in e["valueFrom"]
+        ]
+        if env:
+            job_container["env"] = env
+        job_res = resources(spec.resources)
+        if job_res.get("requests"):
+            job_container["resources"] = {"requests": job_res["requests"]}
+        cron = {
+            "concurrencyPolicy": "Forbid",
+            "jobTemplate": {
+                "spec": {
+                    "backoffLimit": 2,
+                    "template": {
+                        "metadata": {"labels": ctx.pod_labels},
+                        "spec": {
+                            "containers": [job_container],
+                            "restartPolicy": "OnFailure",
+                        },
+                    },
+                }
+            },
+            "schedule": b.schedule,
+            "successfulJobsHistoryLimit": b.successful_jobs_history_limit,
+            "suspend": b.suspend,
+        }
+        out.append(
+            make(
+                ctx,
+                "batch/v1",
+                "CronJob",
+                f"{ctx.name}-backup",
+                pos(source, "backup"),
+                {"spec": cron},
+            )
+        )
+    return out

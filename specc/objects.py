@@ -1,0 +1,97 @@
+"""The data that flows from compile to check, write, plan and apply: desired objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from specc.errors import Position, object_ref
+
+#: Label and annotation keys specc writes on every object.
+MANAGED_BY = "app.kubernetes.io/managed-by"
+SOURCE_ANNOTATION = "specc.dev/source"
+TEAM_LABEL = "specc.dev/team"
+PRUNE_ANNOTATION = "specc.dev/prune"
+FIELD_MANAGER = "specc"
+
+
+def group_of(api_version: str) -> str:
+    """Return the API group of ``apiVersion`` ("" for the core group)."""
+    return api_version.rpartition("/")[0]
+
+
+@dataclass(frozen=True, order=True)
+class ObjectKey:
+    """Identity of an object in a cluster: group, kind, namespace ("" if cluster-scoped), name."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def group_kind(self) -> str:
+        """``Kind.group`` as the ApplySet annotations spell it (``Kind`` for the core group)."""
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+    def __str__(self) -> str:
+        return object_ref(self.kind, self.namespace or None, self.name)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> ObjectKey:
+        meta = body.get("metadata") or {}
+        return cls(
+            group_of(str(body.get("apiVersion", ""))),
+            str(body.get("kind", "")),
+            str(meta.get("namespace") or ""),
+            str(meta.get("name", "")),
+        )
+
+
+@dataclass
+class DesiredObject:
+    """One Kubernetes object a commit declares for a cluster, and the spec line behind it."""
+
+    body: dict[str, Any]
+    source: Position
+    #: The spec document that made it, as ``Kind/team/name`` (``Team/name`` for teams).
+    origin: str = ""
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey.of(self.body)
+
+    @property
+    def ref(self) -> str:
+        return str(self.key)
+
+    @property
+    def api_version(self) -> str:
+        return str(self.body["apiVersion"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.body["kind"])
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str | None:
+        ns = self.body["metadata"].get("namespace")
+        return str(ns) if ns else None
+
+
+@dataclass
+class ClusterRender:
+    """Everything a commit declares for one cluster, in a stable order."""
+
+    cluster: str
+    kubernetes_version: str
+    objects: list[DesiredObject] = field(default_factory=list)
+    #: origin → positions of the overrides merged into that app on this cluster.
+    overrides: dict[str, list[Position]] = field(default_factory=dict)
+
+    def by_key(self) -> dict[ObjectKey, DesiredObject]:
+        return {o.key: o for o in self.objects}
