@@ -31,12 +31,16 @@ def _fleet_arg(func: Any) -> Any:
 
 def resolve_fleet(fleet: Path | None) -> Path:
     """Return the fleet root: the argument, or ./fleet when it exists."""
-    if fleet is not None:
-        return fleet
-    default = Path("fleet")
-    if default.is_dir():
-        return default
-    raise UsageError("no FLEET given and no ./fleet directory here")
+    root = fleet if fleet is not None else Path("fleet")
+    if not root.is_dir():
+        if fleet is None:
+            raise UsageError("no FLEET given and no ./fleet directory here")
+        raise UsageError(f"FLEET {str(fleet)!r} is not a directory")
+    # Findings name files relative to the root; annotations need them relative to here.
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta["specc.fleet_root"] = root
+    return root
 
 
 def _stderr() -> Any:
@@ -58,7 +62,10 @@ def report_error(exc: SpeccError, output: str = "text") -> None:
                 console.print(f"[bold red]error[/] {_markup_escape(str(f))}")
             console.print(f"[red]{len(exc.findings)} error(s)[/]")
         if report.in_github_actions():
-            print(report.github_annotations(exc.findings))
+            ctx = click.get_current_context(silent=True)
+            root = ctx.meta.get("specc.fleet_root") if ctx is not None else None
+            # stdout carries the JSON document; the runner reads commands from stderr too.
+            click.echo(report.github_annotations(exc.findings, root), err=output == "json")
     else:
         if output == "json":
             report.print_json({"ok": False, "error": str(exc)})

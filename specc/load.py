@@ -29,6 +29,9 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
 #: Nesting deeper than this is refused (no real spec comes close).
 MAX_DEPTH = 64
+#: Texts that might nest deeper than this get an exact depth scan before libyaml composes
+#: them: its composer recurses in C and crashes the process at about 25,000 levels.
+_COMPOSE_SAFE_DEPTH = 2_000
 
 FieldPath = tuple[str | int, ...]
 
@@ -184,10 +187,54 @@ class _Refused(Exception):
         self.finding = Finding(position, message)
 
 
+def _nesting_bound(text: str) -> int:
+    """Return an upper bound of the nesting depth of ``text``, cheaply.
+
+    Flow collections each need a bracket; nested block collections each start at a
+    greater column than their parent, except a sequence under a mapping key, which may
+    share the key's column. So depth <= brackets + 2 * (longest line + 1).
+    """
+    longest = max((len(line) for line in text.splitlines()), default=0)
+    return text.count("[") + text.count("{") + 2 * (longest + 1)
+
+
+def _too_deep(text: str, path: str) -> Finding | None:
+    """Return a finding if ``text`` nests deeper than MAX_DEPTH, from parser events only.
+
+    The event parser keeps its own stack, so unlike the composer it cannot overflow.
+    """
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while True:
+            event = loader.get_event()
+            if event is None:
+                return None
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                # The root collection is at depth 0 in the builder's count.
+                if depth > MAX_DEPTH + 1:
+                    mark = event.start_mark
+                    line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+                    return Finding(
+                        Position(path, line, col), f"nesting deeper than {MAX_DEPTH} levels"
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # reported with its position by the real parse
+    finally:
+        loader.dispose()
+
+
 def parse_text(text: str, path: str) -> tuple[list[Document], list[Finding]]:
     """Return the documents of one YAML text and the problems found in it."""
     docs: list[Document] = []
     findings: list[Finding] = []
+    if _nesting_bound(text) > _COMPOSE_SAFE_DEPTH:
+        deep = _too_deep(text, path)
+        if deep is not None:
+            return [], [deep]
     loader = _Loader(text)
     try:
         index = 0
@@ -263,12 +310,32 @@ def relpath(root: Path, file: Path) -> str:
         return file.as_posix()
 
 
-def _yaml_files(root: Path, folder: str) -> Iterator[Path]:
+def _yaml_files(root: Path, folder: str, findings: list[Finding]) -> Iterator[Path]:
+    """Yield the YAML files under ``root/folder``, sorted; symlinked folders are not entered.
+
+    A symlinked folder that leaves the root is reported; one that stays inside is
+    skipped silently, since its files are found through their real path (and a link to
+    an ancestor would loop).
+    """
     base = root / folder
     if not base.is_dir():
         return
-    found = [p for p in base.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
-    yield from sorted(found)
+    real_root = root.resolve()
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        here = Path(dirpath)
+        for d in list(dirnames):
+            if (here / d).is_symlink():
+                dirnames.remove(d)
+                if not (here / d).resolve().is_relative_to(real_root):
+                    findings.append(
+                        Finding(
+                            Position(relpath(root, here / d)),
+                            "folder leaves the fleet root (symlink); it is not read",
+                        )
+                    )
+        found.extend(here / f for f in filenames if f.endswith((".yaml", ".yml")))
+    yield from sorted(p for p in found if p.is_file() or p.is_symlink())
 
 
 def load_fleet(root: Path) -> Fleet:
@@ -287,7 +354,7 @@ def load_fleet(root: Path) -> Fleet:
     groups: dict[str, list[Document]] = {"fleet": [], "teams": [], "apps": [], "crds": []}
     files: list[tuple[str, Path]] = [("fleet", fleet_file)]
     for folder in ("teams", "apps", "crds"):
-        files.extend((folder, p) for p in _yaml_files(root, folder))
+        files.extend((folder, p) for p in _yaml_files(root, folder, findings))
     for group, file in files:
         rel = relpath(root, file)
         try:

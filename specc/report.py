@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from specc.errors import Finding
@@ -15,11 +16,18 @@ def findings_json(findings: Iterable[Finding]) -> str:
     return json.dumps({"errors": [f.to_dict() for f in findings]}, indent=2)
 
 
-def github_annotations(findings: Iterable[Finding]) -> str:
-    """Return GitHub Actions ``::error`` workflow commands for ``findings``."""
+def github_annotations(findings: Iterable[Finding], root: Path | None = None) -> str:
+    """Return GitHub Actions ``::error`` workflow commands for ``findings``.
+
+    Finding paths are relative to the fleet ``root``; GitHub wants them relative to the
+    repository, which is the working directory of a workflow step.
+    """
     lines = []
     for f in findings:
-        props = f"file={_escape_prop(f.position.path)}"
+        path = f.position.path
+        if root is not None and not os.path.isabs(path):
+            path = Path(os.path.relpath(root / path)).as_posix()
+        props = f"file={_escape_prop(path)}"
         if f.position.line:
             props += f",line={f.position.line},col={f.position.column}"
         text = f.message if not f.field_path else f"{f.field_path}: {f.message}"

@@ -47,7 +47,15 @@ class ValidApp:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.model.kind, self.model.metadata.team, self.model.metadata.name)
+        """Return (kind, team, name): no two apps may share it.
+
+        Service and StatefulService count as one kind, since both render a Kubernetes
+        Service (and ConfigMap, PodDisruptionBudget) named after the app.
+        """
+        kind = self.model.kind
+        if kind == "StatefulService":
+            kind = "Service"
+        return (kind, self.model.metadata.team, self.model.metadata.name)
 
 
 @dataclass
@@ -81,15 +89,32 @@ def typed(model: type[M], data: Any, source: SourceMap) -> tuple[M | None, list[
     try:
         return model.model_validate(data), []
     except pydantic.ValidationError as exc:
-        return None, [_finding(model, err, source) for err in exc.errors()]
+        findings = [_finding(model, err, data, source) for err in exc.errors()]
+        return None, _merge_alternatives(findings)
 
 
-def _finding(model: type[BaseModel], err: Any, source: SourceMap) -> Finding:
-    loc: FieldPath = tuple(err["loc"])
-    # Union members and tagged validators append their name to loc; keep data keys only.
-    loc = tuple(p for p in loc if isinstance(p, int) or not _is_validator_tag(p))
-    dotted = _dotted(loc)
+def _merge_alternatives(findings: list[Finding]) -> list[Finding]:
+    """Return ``findings`` with those at the same place and field joined into one.
+
+    A value that fits no member of a union gets one error per member from pydantic;
+    the reader wants one line saying what would have been accepted.
+    """
+    merged: dict[tuple[Position, str], list[str]] = {}
+    for f in findings:
+        messages = merged.setdefault((f.position, f.field_path), [])
+        if f.message not in messages:
+            messages.append(f.message)
+    return [
+        Finding(pos, "; or ".join(messages), field_path)
+        for (pos, field_path), messages in merged.items()
+    ]
+
+
+def _finding(model: type[BaseModel], err: Any, data: Any, source: SourceMap) -> Finding:
     kind = err["type"]
+    # Union members and validators add their names to loc; keep the parts found in data.
+    loc = _data_loc(tuple(err["loc"]), data, keep_last=kind == "missing")
+    dotted = _dotted(loc)
     if kind == "extra_forbidden":
         name = str(loc[-1])
         known = _known_fields(model, loc[:-1])
@@ -111,8 +136,23 @@ def _finding(model: type[BaseModel], err: Any, source: SourceMap) -> Finding:
     return Finding(source.value(loc), msg, dotted)
 
 
-def _is_validator_tag(part: Any) -> bool:
-    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+def _data_loc(loc: FieldPath, data: Any, keep_last: bool) -> FieldPath:
+    """Return the parts of a pydantic ``loc`` that are keys or indexes in ``data``.
+
+    Union members and validators add their names (``int``, ``function-after[...]``)
+    to ``loc``; they name no place in the file. The last part of a missing field's loc
+    is kept although it is, by definition, not in the data.
+    """
+    out: list[str | int] = []
+    current = data
+    for i, part in enumerate(loc):
+        in_list = isinstance(current, list) and isinstance(part, int) and part < len(current)
+        if (isinstance(current, dict) and part in current) or in_list:
+            current = current[part]
+        elif not (keep_last and i == len(loc) - 1):
+            continue
+        out.append(part)
+    return tuple(out)
 
 
 def _dotted(loc: FieldPath) -> str:
@@ -243,7 +283,7 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
                 _dup(
                     doc,
                     ("metadata", "name"),
-                    f"{app.key[0]} {app.key[2]!r} of team {app.key[1]!r}",
+                    f"{seen[app.key].kind} {app.key[2]!r} of team {app.key[1]!r}",
                     seen[app.key],
                 )
             )
@@ -314,18 +354,36 @@ def _app_rules(
                         f"overrides.{field_name}",
                     )
                 )
-    # Every override is validated as it will be used: merged onto the base.
+    # Every override is validated as it will be used: merged onto the base. Clusters the
+    # placement leaves out count too, so that a dormant override is not a broken one.
     model_cls = type(model)
     for c in clusters:
         chain = override_chain(doc.data, c)
-        if not chain or not selects(p, c):
+        if not chain:
             continue
         merged, source = apply_overrides(doc.data, doc.source, chain)
         merged_model, problems = typed(model_cls, merged, source)
-        out.extend(problems)
         if merged_model is not None:
-            out.extend(_file_refs(root, doc, merged_model, source))
+            problems.extend(_file_refs(root, doc, merged_model, source))
+        out.extend(_in_override(doc, chain, f) for f in problems)
     return sorted(set(out))
+
+
+def _in_override(doc: Document, chain: list[FieldPath], finding: Finding) -> Finding:
+    """Return ``finding`` with its field path inside the override it comes from, if any.
+
+    Merged specs report ``spec.replicas``; when the value came from
+    ``overrides.environments.prod.replicas`` the reader should see that path.
+    """
+    if not finding.field_path.startswith("spec"):
+        return finding
+    where = (finding.position.line, finding.position.column)
+    for path in reversed(chain):  # the last override applied wins
+        sub = doc.source.sub(path)
+        if where in sub.values.values() or where in sub.keys.values():
+            field_path = _dotted(path) + finding.field_path.removeprefix("spec")
+            return Finding(finding.position, finding.message, field_path, finding.subject)
+    return finding
 
 
 def _team_exists(doc: Document, teams: dict[str, tuple[Team, Document]]) -> list[Finding]:
@@ -393,7 +451,7 @@ def _manifest_rules(doc: Document, loc: FieldPath, obj: Any) -> list[Finding]:
     out = []
     for key in ("apiVersion", "kind"):
         if not isinstance(obj.get(key), str) or not obj.get(key):
-            out.append(Finding(where, f"object needs a {key}", _dotted(loc)))
+            out.append(Finding(where, f"object needs {key}", _dotted(loc)))
     meta = obj.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
         out.append(Finding(where, "object needs metadata.name", _dotted(loc)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from specc.spec.base import (
     AppMetadata,
@@ -122,24 +122,36 @@ class WorkloadSpec(SpecModel):
     tolerations: list[Toleration] = Field(default_factory=list)
     service_account_name: DNSLabel | None = None
 
-    @model_validator(mode="after")
-    def _workload_rules(self) -> WorkloadSpec:
+    # Field validators rather than one model validator: they run even when another
+    # field is invalid, and their errors point at the field.
+    @field_validator("ports")
+    @classmethod
+    def _unique_ports(cls, ports: list[Port]) -> list[Port]:
         names: set[str] = set()
         numbers: set[tuple[int, str]] = set()
-        for p in self.ports:
+        for p in ports:
             if p.name in names:
                 raise ValueError(f"port name {p.name!r} is used twice")
             if (p.port, p.protocol) in numbers:
                 raise ValueError(f"port {p.port}/{p.protocol} is used twice")
             names.add(p.name)
             numbers.add((p.port, p.protocol))
-        for s in self.secrets:
+        return ports
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_targets(cls, secrets: list[SecretRef]) -> list[SecretRef]:
+        for s in secrets:
             if (s.env is None) == (s.mount_path is None):
                 raise ValueError(
                     f"secret {s.secret!r}: set exactly one of env (with key) and mountPath"
                 )
             if s.env is not None and s.key is None:
                 raise ValueError(f"secret {s.secret!r}: env {s.env!r} needs a key")
+        return secrets
+
+    @model_validator(mode="after")
+    def _workload_rules(self) -> WorkloadSpec:
         if self.config is not None:
             clash = set(self.config.literals) & set(self.env)
             if clash:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+)
 from pydantic.alias_generators import to_camel
 
 from specc.quantity import canonical_quantity
@@ -156,6 +164,31 @@ StrValue = Annotated[
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 
+def _port_ref(value: Any) -> int | str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= 65535:
+            raise ValueError(f"port {value} is not between 1 and 65535")
+        return value
+    if isinstance(value, str):
+        return port_name(value)
+    raise ValueError("expected a port number (1-65535) or the name of a port")
+
+
+#: A port by number or by the name of one of the app's ports.
+PortRef = Annotated[
+    int | str,
+    PlainValidator(_port_ref),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": 65535},
+                {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 15},
+            ]
+        }
+    ),
+]
+
+
 class Metadata(SpecModel):
     """Names the document; apps also name their owning team."""
 
@@ -190,7 +223,7 @@ class Port(SpecModel):
 class Probe(SpecModel):
     """An HTTP GET (``path``), exec (``command``) or TCP (neither) probe."""
 
-    port: PortNumber | PortName | None = None
+    port: PortRef | None = None
     path: str | None = None
     command: list[str] | None = None
     initial_delay_seconds: Annotated[int, Field(ge=0)] | None = None
