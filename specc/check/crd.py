@@ -1,0 +1,254 @@
+"""Custom resources: JSON Schemas from the structural OpenAPI v3 schemas of CRDs.
+
+A CRD's ``openAPIV3Schema`` is OpenAPI 3.0 with Kubernetes extensions, not JSON
+Schema; :func:`crd_json_schema` converts it the way the API server reads it
+(https://kubernetes.io/docs/tasks/extend-kubernetes/custom-resources/custom-resource-definitions/#specifying-a-structural-schema):
+
+- ``nullable: true`` admits null;
+- ``x-kubernetes-int-or-string: true`` admits an integer or a string;
+- fields a schema does not declare are *pruned* by the API server unless
+  ``x-kubernetes-preserve-unknown-fields`` is set. A pruned field is silently lost,
+  which is how a typo goes unnoticed; here it is an error ("unknown field"), i.e.
+  every structural object node without preserve-unknown-fields gets
+  ``additionalProperties: false``;
+- ``x-kubernetes-embedded-resource`` objects may carry apiVersion, kind, metadata;
+- ``x-kubernetes-list-type: set`` lists must hold unique items.
+
+``metadata`` of a custom resource is validated like any object's, against the
+ObjectMeta schema of the cluster's Kubernetes version (see :mod:`specc.check`).
+CEL rules (``x-kubernetes-validations``) are not evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema_rs
+
+from specc.check.kubernetes import compile_schema, split_api_version
+from specc.errors import Position
+from specc.load import Document
+
+_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+#: Keywords copied as they are (OpenAPI 3.0 and JSON Schema agree on them).
+_PLAIN = (
+    "type",
+    "enum",
+    "minimum",
+    "maximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "required",
+    "format",
+)
+
+#: Combinators: value validations only in a structural schema (no pruning inside).
+_COMBINATORS = ("allOf", "anyOf", "oneOf")
+
+
+@dataclass(frozen=True)
+class CrdVersion:
+    """One version of a custom kind, as its CRD declares it."""
+
+    group: str
+    version: str
+    kind: str
+    served: bool
+    scope: str
+    #: The CRD's ``openAPIV3Schema`` for this version (None: no schema, anything goes).
+    schema: Mapping[str, Any] | None
+    #: ``CustomResourceDefinition/<name>`` and where it was defined, for messages.
+    crd: str
+    source: Position | None = None
+
+
+@dataclass
+class CrdSchemas:
+    """The custom kinds a fleet defines, with validators compiled on first use."""
+
+    versions: dict[tuple[str, str, str], CrdVersion] = field(default_factory=dict)
+    _validators: dict[tuple[str, str, str], jsonschema_rs.Validator] = field(default_factory=dict)
+    _schemas: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_documents(cls, docs: Iterable[Mapping[str, Any] | Document]) -> CrdSchemas:
+        """Return the custom kinds defined by the CustomResourceDefinitions in ``docs``.
+
+        ``docs`` may hold any objects (a ``Manifests`` app's documents, the fleet's
+        ``crds/`` folder): those that are not ``apiextensions.k8s.io`` CRDs are skipped.
+        """
+        out = cls()
+        for doc in docs:
+            source = doc.position if isinstance(doc, Document) else None
+            body = doc.data if isinstance(doc, Document) else doc
+            if isinstance(body, Mapping):
+                out.add(body, source)
+        return out
+
+    def add(self, crd: Mapping[str, Any], source: Position | None = None) -> None:
+        """Register the served versions of one CustomResourceDefinition object."""
+        if crd.get("kind") != "CustomResourceDefinition":
+            return
+        if split_api_version(str(crd.get("apiVersion", "")))[0] != "apiextensions.k8s.io":
+            return
+        spec = crd.get("spec") or {}
+        group = str(spec.get("group", ""))
+        kind = str((spec.get("names") or {}).get("kind", ""))
+        scope = str(spec.get("scope", "Namespaced"))
+        name = str((crd.get("metadata") or {}).get("name", ""))
+        # apiextensions/v1beta1 kept one schema for all versions under spec.validation.
+        shared = (spec.get("validation") or {}).get("openAPIV3Schema")
+        versions = spec.get("versions") or (
+            [{"name": spec["version"], "served": True}] if spec.get("version") else []
+        )
+        for v in versions:
+            schema = (v.get("schema") or {}).get("openAPIV3Schema", shared)
+            key = (group, str(v.get("name", "")), kind)
+            self.versions[key] = CrdVersion(
+                *key,
+                served=bool(v.get("served", True)),
+                scope=scope,
+                schema=schema,
+                crd=f"CustomResourceDefinition/{name}",
+                source=source,
+            )
+            self._validators.pop(key, None)
+            self._schemas.pop(key, None)
+
+    def lookup(self, api_version: str, kind: str) -> CrdVersion | None:
+        """Return the CRD version that defines ``apiVersion``/``kind``, if any."""
+        group, version = split_api_version(api_version)
+        return self.versions.get((group, version, kind))
+
+    def versions_of(self, api_version: str, kind: str) -> list[str]:
+        """Return the served apiVersions of ``kind`` in the group of ``api_version``."""
+        group, _ = split_api_version(api_version)
+        return sorted(
+            f"{g}/{v}"
+            for (g, v, k), cv in self.versions.items()
+            if g == group and k == kind
+            if cv.served
+        )
+
+    def schema(self, api_version: str, kind: str) -> dict[str, Any] | None:
+        """Return the converted JSON Schema of a custom kind, or None if unknown."""
+        found = self.lookup(api_version, kind)
+        if found is None:
+            return None
+        key = (found.group, found.version, found.kind)
+        if key not in self._schemas:
+            self._schemas[key] = crd_json_schema(found.schema, api_version, kind)
+        return self._schemas[key]
+
+    def validator(self, api_version: str, kind: str) -> jsonschema_rs.Validator | None:
+        """Return the compiled validator of a custom kind, or None if unknown.
+
+        Raises ``ValueError`` when the CRD's schema cannot be compiled (an invalid
+        ``pattern``, say); the caller reports it against the object.
+        """
+        found = self.lookup(api_version, kind)
+        if found is None:
+            return None
+        key = (found.group, found.version, found.kind)
+        compiled = self._validators.get(key)
+        if compiled is None:
+            schema = self.schema(api_version, kind)
+            assert schema is not None
+            compiled = self._validators[key] = compile_schema(schema)
+        return compiled
+
+
+def crd_json_schema(
+    openapi: Mapping[str, Any] | None, api_version: str, kind: str
+) -> dict[str, Any]:
+    """Return a JSON Schema (2020-12) equivalent to a CRD version's ``openAPIV3Schema``.
+
+    The root admits ``apiVersion``/``kind`` with the CRD's values and leaves
+    ``metadata`` to the ObjectMeta check, as the API server does.
+    """
+    if openapi is None:
+        root: dict[str, Any] = {"type": "object"}
+    else:
+        root = _convert(openapi, structural=True)
+        root["type"] = "object"
+    props = root.setdefault("properties", {})
+    props["apiVersion"] = {"type": "string", "enum": [api_version]}
+    props["kind"] = {"type": "string", "enum": [kind]}
+    props["metadata"] = {"type": "object"}
+    if openapi is not None and not openapi.get("x-kubernetes-preserve-unknown-fields"):
+        root["additionalProperties"] = False
+    root["$schema"] = _DRAFT
+    return root
+
+
+def _convert(node: Mapping[str, Any], *, structural: bool) -> dict[str, Any]:
+    """Convert one OpenAPI v3 schema node (``structural``: outside any combinator)."""
+    out: dict[str, Any] = {k: node[k] for k in _PLAIN if k in node}
+    # OpenAPI 3.0 spells exclusive bounds as booleans next to minimum/maximum.
+    for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if node.get(flag) is True and bound in out:
+            out[flag] = out.pop(bound)
+    if isinstance(node.get("properties"), Mapping):
+        out["properties"] = {
+            name: _convert(sub, structural=structural)
+            for name, sub in node["properties"].items()
+            if isinstance(sub, Mapping)
+        }
+    items = node.get("items")
+    if isinstance(items, Mapping):
+        out["items"] = _convert(items, structural=structural)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, Mapping):
+        out["additionalProperties"] = _convert(extra, structural=structural)
+    elif isinstance(extra, bool):
+        out["additionalProperties"] = extra
+    for combinator in _COMBINATORS:
+        if isinstance(node.get(combinator), list):
+            out[combinator] = [
+                _convert(sub, structural=False)
+                for sub in node[combinator]
+                if isinstance(sub, Mapping)
+            ]
+    if isinstance(node.get("not"), Mapping):
+        out["not"] = _convert(node["not"], structural=False)
+
+    if node.get("x-kubernetes-int-or-string"):
+        out["type"] = ["integer", "string"]
+    if node.get("x-kubernetes-embedded-resource"):
+        props = out.setdefault("properties", {})
+        props.setdefault("apiVersion", {"type": "string"})
+        props.setdefault("kind", {"type": "string"})
+        props.setdefault("metadata", {"type": "object"})
+    if node.get("x-kubernetes-list-type") == "set":
+        out["uniqueItems"] = True
+    preserve = bool(node.get("x-kubernetes-preserve-unknown-fields"))
+    if (
+        structural
+        and out.get("type") == "object"
+        and not preserve
+        and "additionalProperties" not in out
+    ):
+        # The API server would prune undeclared fields; say so before it does.
+        out["additionalProperties"] = False
+    if node.get("nullable"):
+        if any(c in out for c in (*_COMBINATORS, "not")):
+            # null would fail the combinators' own branches: admit it beside them.
+            return {"anyOf": [{"type": "null"}, out]}
+        types = out.get("type")
+        if isinstance(types, str):
+            out["type"] = [types, "null"]
+        elif isinstance(types, list):
+            out["type"] = [*types, "null"]
+        if isinstance(out.get("enum"), list):
+            out["enum"] = [*out["enum"], None]
+    return out
