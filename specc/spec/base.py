@@ -40,7 +40,7 @@ class SpecModel(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         alias_generator=to_camel,
-        populate_by_name=True,
+        # Only the camelCase names the schemas publish: `zone_spread` is a typo to report.
         validate_default=False,
     )
 
