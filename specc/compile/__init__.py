@@ -114,10 +114,13 @@ def compile_cluster(
                     except (LoadError, ValueError, OSError) as exc:
                         where = source.value(("spec", "config", "files", key))
                         findings.append(Finding(where, f"config file {ref!r}: {exc}"))
-            if isinstance(model, Service):
-                objects += render_service(ctx, model.spec, source, files, defaults)
-            else:
-                objects += render_stateful_service(ctx, model.spec, source, files, defaults)
+            try:
+                if isinstance(model, Service):
+                    objects += render_service(ctx, model.spec, source, files, defaults)
+                else:
+                    objects += render_stateful_service(ctx, model.spec, source, files, defaults)
+            except CompileError as exc:  # report every app's problems, not the first
+                findings += exc.findings
         elif isinstance(model, CustomResource):
             objects += render_custom_resource(ctx, model.spec, source, scopes)
         else:

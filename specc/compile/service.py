@@ -13,6 +13,7 @@ from specc.compile.workload import (
     resources,
     service_ports,
 )
+from specc.errors import CompileError, Finding
 from specc.load import SourceMap
 from specc.objects import PRUNE_ANNOTATION, DesiredObject
 from specc.spec.apps import ServiceSpec, StatefulServiceSpec
@@ -20,9 +21,12 @@ from specc.spec.fleet import EnvironmentDefaults
 
 
 def _pod_template(
-    ctx: AppContext, spec: ServiceSpec | StatefulServiceSpec, config_name: str | None
+    ctx: AppContext,
+    spec: ServiceSpec | StatefulServiceSpec,
+    config_name: str | None,
+    source: SourceMap,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    c, volumes = container(ctx, spec, config_name)
+    c, volumes = container(ctx, spec, config_name, source)
     pod: dict[str, Any] = {"containers": [c], **pod_spec_extras(spec)}
     if volumes:
         pod["volumes"] = volumes
@@ -38,13 +42,24 @@ def render_service(
     defaults: EnvironmentDefaults,
 ) -> list[DesiredObject]:
     """Return the objects of a stateless service: Deployment, Service, ConfigMap, HPA, PDB, Ingress."""
+    if not spec.ports and (spec.expose.ingress is not None or spec.expose.type != "ClusterIP"):
+        # Without a port there is no Service to expose; dropping the exposure silently
+        # would leave the author wondering why nothing answers.
+        raise CompileError(
+            [
+                Finding(
+                    source.key(("spec", "expose")),
+                    "expose needs a port to route to: declare spec.ports",
+                )
+            ]
+        )
     out: list[DesiredObject] = []
     cm = config_map(ctx, spec, files, source)
     if cm is not None:
         out.append(cm)
     if spec.resources is None and defaults.resources is not None:
         spec = spec.model_copy(update={"resources": defaults.resources})
-    template, _ = _pod_template(ctx, spec, cm.name if cm else None)
+    template, _ = _pod_template(ctx, spec, cm.name if cm else None, source)
     if spec.zone_spread:
         template["spec"]["topologySpreadConstraints"] = [
             {
@@ -118,7 +133,7 @@ def render_service(
         )
 
     ing = spec.expose.ingress
-    if ing is not None and spec.ports:
+    if ing is not None:
         ing_spec: dict[str, Any] = {}
         if ing.class_name:
             ing_spec["ingressClassName"] = ing.class_name
@@ -168,7 +183,7 @@ def render_stateful_service(
         out.append(cm)
     if spec.resources is None and defaults.resources is not None:
         spec = spec.model_copy(update={"resources": defaults.resources})
-    template, c = _pod_template(ctx, spec, cm.name if cm else None)
+    template, c = _pod_template(ctx, spec, cm.name if cm else None, source)
     st = spec.storage
     c.setdefault("volumeMounts", []).insert(0, {"name": "data", "mountPath": st.mount_path})
     # Hard anti-affinity: two members on one node would fail together.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from specc.compile.meta import AppContext, content_hash, make
-from specc.errors import Position
+from specc.errors import CompileError, Finding, Position
 from specc.load import SourceMap
 from specc.objects import DesiredObject
 from specc.spec.apps import WorkloadSpec
@@ -34,9 +34,23 @@ def resources(res: Resources | None) -> dict[str, Any]:
     return out
 
 
-def probe(p: Probe, default_port: int | str | None) -> dict[str, Any]:
+def probe(p: Probe, default_port: int | str | None, where: Position) -> dict[str, Any]:
+    """Return the Kubernetes probe; an HTTP or TCP probe without a port uses the first port.
+
+    Raise CompileError when it has no port to use: the API server would refuse it.
+    """
     port = p.port if p.port is not None else default_port
     out: dict[str, Any]
+    if p.command is None and port is None:
+        raise CompileError(
+            [
+                Finding(
+                    where,
+                    "an HTTP or TCP probe needs a port: set its port, or declare spec.ports "
+                    "(the probe then uses the first one)",
+                )
+            ]
+        )
     if p.command is not None:
         out = {"exec": {"command": list(p.command)}}
     elif p.path is not None:
@@ -80,7 +94,7 @@ def config_map(
 
 
 def container(
-    ctx: AppContext, spec: WorkloadSpec, config_name: str | None
+    ctx: AppContext, spec: WorkloadSpec, config_name: str | None, source: SourceMap
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Return the app's container and the pod volumes it mounts."""
     c: dict[str, Any] = {"name": ctx.name, "image": spec.image}
@@ -117,7 +131,8 @@ def container(
             ("startupProbe", spec.probes.startup),
         ):
             if p is not None:
-                c[key] = probe(p, default_port)
+                where = source.value(("spec", "probes", key.removesuffix("Probe")))
+                c[key] = probe(p, default_port, where)
 
     mounts: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
