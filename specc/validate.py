@@ -237,6 +237,9 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
             findings.extend(problems)
 
     teams: dict[str, tuple[Team, Document]] = {}
+    # Names of teams whose documents have errors: their apps should not also report
+    # "team not defined", which would bury the real error.
+    broken_teams: set[str] = set()
     namespaces: dict[str, Document] = {}
     for doc in raw.teams:
         bad = _check_header(doc, ("Team",))
@@ -246,6 +249,9 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
         team, problems = typed(Team, doc.data, doc.source)
         findings.extend(problems)
         if team is None:
+            meta = doc.data.get("metadata")
+            if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+                broken_teams.add(meta["name"])
             continue
         name = team.metadata.name
         if name in teams:
@@ -275,7 +281,7 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
         model, problems = typed(model_cls, doc.data, doc.source)
         findings.extend(problems)
         if model is None:
-            findings.extend(_team_exists(doc, teams))
+            findings.extend(_team_exists(doc, teams, broken_teams))
             continue
         app = ValidApp(doc, typing.cast(App, model))
         if app.key in seen:
@@ -290,7 +296,7 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
             continue
         seen[app.key] = doc
         apps.append(app)
-        findings.extend(_app_rules(raw.root, app, teams, fleet_model))
+        findings.extend(_app_rules(raw.root, app, teams, broken_teams, fleet_model))
 
     if findings or fleet_model is None or fleet_doc is None:
         raise ValidationError(findings)
@@ -306,12 +312,13 @@ def _app_rules(
     root: Path,
     app: ValidApp,
     teams: dict[str, tuple[Team, Document]],
+    broken_teams: set[str],
     fleet: Fleet | None,
 ) -> list[Finding]:
     """Return the cross-document problems of one app."""
     out: list[Finding] = []
     doc, model = app.doc, app.model
-    out.extend(_team_exists(doc, teams))
+    out.extend(_team_exists(doc, teams, broken_teams))
     out.extend(_file_refs(root, doc, model))
     if isinstance(model, Manifests):
         out.extend(_manifest_files(root, app))
@@ -386,10 +393,12 @@ def _in_override(doc: Document, chain: list[FieldPath], finding: Finding) -> Fin
     return finding
 
 
-def _team_exists(doc: Document, teams: dict[str, tuple[Team, Document]]) -> list[Finding]:
+def _team_exists(
+    doc: Document, teams: dict[str, tuple[Team, Document]], broken: set[str]
+) -> list[Finding]:
     meta = doc.data.get("metadata")
     team = meta.get("team") if isinstance(meta, dict) else None
-    if not isinstance(team, str) or team in teams:
+    if not isinstance(team, str) or team in teams or team in broken:
         return []
     hint = difflib.get_close_matches(team, list(teams), n=1)
     msg = f"team {team!r} is not defined in teams/"

@@ -156,20 +156,7 @@ class WorkloadSpec(SpecModel):
             clash = set(self.config.literals) & set(self.env)
             if clash:
                 raise ValueError(f"{sorted(clash)} set both in env and config.literals")
-        if self.resources and self.resources.requests and self.resources.limits:
-            _requests_within_limits(self.resources)
         return self
-
-
-def _requests_within_limits(resources: Resources) -> None:
-    from specc.quantity import parse_quantity
-
-    req, lim = resources.requests, resources.limits
-    assert req is not None and lim is not None
-    for name in ("cpu", "memory", "ephemeral_storage"):
-        r, lm = getattr(req, name), getattr(lim, name)
-        if r is not None and lm is not None and parse_quantity(r).value > parse_quantity(lm).value:
-            raise ValueError(f"resources: {name} request {r} exceeds its limit {lm}")
 
 
 class ServiceSpec(WorkloadSpec):

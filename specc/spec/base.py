@@ -13,10 +13,11 @@ from pydantic import (
     Field,
     PlainValidator,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from specc.quantity import canonical_quantity
+from specc.quantity import canonical_quantity, parse_quantity
 
 API_VERSION = "specc.dev/v1alpha1"
 
@@ -209,6 +210,20 @@ class ResourceList(SpecModel):
 class Resources(SpecModel):
     requests: ResourceList | None = None
     limits: ResourceList | None = None
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        if self.requests is None or self.limits is None:
+            return self
+        for name in ("cpu", "memory", "ephemeral_storage"):
+            r, lm = getattr(self.requests, name), getattr(self.limits, name)
+            if (
+                r is not None
+                and lm is not None
+                and parse_quantity(r).value > parse_quantity(lm).value
+            ):
+                raise ValueError(f"{name} request {r} exceeds its limit {lm}")
+        return self
 
 
 class Port(SpecModel):
