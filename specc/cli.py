@@ -166,7 +166,7 @@ def render(
             click.echo("---\n".join(write.to_yaml(o) for o in objects), nl=False)
         return
     assert out is not None
-    command = _render_command(root, out, clusters)
+    command = _render_command(root, out)
     total = write.WriteResult()
     for r in renders:
         res = write.write_render(r, out, command)
@@ -182,10 +182,10 @@ def render(
     )
 
 
-def _render_command(root: Path, out: Path, clusters: tuple[str, ...]) -> str:
-    parts = ["specc render", root.as_posix(), "--out", out.as_posix()]
-    parts += [f"--cluster {c}" for c in clusters]
-    return " ".join(parts)
+def _render_command(root: Path, out: Path) -> str:
+    # Without --cluster: a file must have the same bytes however it was rendered, or a
+    # render of one cluster would rewrite every file a full render wrote.
+    return " ".join(["specc render", root.as_posix(), "--out", out.as_posix()])
 
 
 @cli.command()
@@ -241,6 +241,166 @@ def explain(ref: str, fleet: Path | None, cluster: str, output: str) -> None:
         click.echo(f"{row['object']}\n  made by  {row['spec']}\n  source   {row['source']}")
         for p in row["overrides"]:
             click.echo(f"  override {p}")
+
+
+def _cluster_options(func: Any) -> Any:
+    func = click.option(
+        "--cluster", "cluster_name", required=True, help="Cluster name from fleet.yaml."
+    )(func)
+    func = click.option(
+        "--kubeconfig",
+        type=click.Path(),
+        help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
+    )(func)
+    func = click.option(
+        "--context", help="Kubeconfig context (default: the cluster's connection.context)."
+    )(func)
+    func = click.option(
+        "--concurrency",
+        type=click.IntRange(1, 64),
+        default=8,
+        show_default=True,
+        help="Parallel requests within a wave.",
+    )(func)
+    func = click.option(
+        "--allow-mass-prune", is_flag=True, help="Prune even beyond the fleet's prune budget."
+    )(func)
+    func = click.option(
+        "--no-prune", is_flag=True, help="Apply only; leave objects the commit no longer declares."
+    )(func)
+    return func
+
+
+def _connect_and_render(
+    fleet: Path | None,
+    cluster_name: str,
+    kubeconfig: str | None,
+    context: str | None,
+    concurrency: int,
+) -> tuple[Any, Any, Any]:
+    from specc.pipeline import render_path
+    from specc.sync import Cluster, ClusterOptions
+
+    root = resolve_fleet(fleet)
+    try:
+        valid, (render,) = render_path(root, [cluster_name])
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    conn = valid.cluster(cluster_name).connection
+    options = ClusterOptions(
+        kubeconfig=kubeconfig or conn.kubeconfig,
+        context=context or conn.context,
+        in_cluster=conn.in_cluster and not (kubeconfig or context),
+        concurrency=concurrency,
+    )
+    return valid, render, Cluster.connect(options)
+
+
+def _sync_options(
+    valid: Any, fleet: Path | None, no_prune: bool, allow_mass_prune: bool, **kw: Any
+) -> Any:
+    from specc.gitinfo import head_commit
+    from specc.sync import PlanOptions, SyncOptions
+
+    budget = valid.fleet.spec.prune.budget
+    plan_options = PlanOptions(
+        prune=not no_prune, prune_budget=budget, allow_mass_prune=allow_mass_prune
+    )
+    return SyncOptions(plan=plan_options, commit=head_commit(resolve_fleet(fleet)), **kw)
+
+
+@cli.command()
+@_fleet_arg
+@_cluster_options
+@_OUTPUT
+def plan(
+    fleet: Path | None,
+    cluster_name: str,
+    kubeconfig: str | None,
+    context: str | None,
+    concurrency: int,
+    allow_mass_prune: bool,
+    no_prune: bool,
+    output: str,
+) -> None:
+    """Show what a sync of FLEET would change on a cluster; exit 1 if it is not in sync."""
+    from specc import report
+    from specc.sync import plan_cluster
+
+    try:
+        valid, render, cluster = _connect_and_render(
+            fleet, cluster_name, kubeconfig, context, concurrency
+        )
+        options = _sync_options(valid, fleet, no_prune, allow_mass_prune, concurrency=concurrency)
+        result, _, _ = plan_cluster(cluster, render, options)
+    except SpeccError as exc:
+        _exit(exc, output)
+    if output == "json":
+        report.print_json(result.to_dict())
+    else:
+        for line in report.plan_lines(result):
+            click.echo(line)
+        for reason in result.refusals:
+            click.echo(f"refused: {reason}", err=True)
+        counts = ", ".join(
+            f"{n} to {k}" for k, n in result.counts().items() if n and k != "unchanged"
+        )
+        status = "in sync" if result.in_sync else counts
+        click.echo(f"cluster {cluster_name}: {status} ({result.counts()['unchanged']} unchanged)")
+    sys.exit(0 if result.in_sync else 1)
+
+
+@cli.command()
+@_fleet_arg
+@_cluster_options
+@click.option("--dry-run", is_flag=True, help="Plan only: say what would happen, write nothing.")
+@click.option(
+    "--no-force",
+    is_flag=True,
+    help="Fail on fields owned by other managers instead of taking them.",
+)
+@click.option(
+    "--once", is_flag=True, help="Sync once and exit (what `sync` always does; the agent loops)."
+)
+@_OUTPUT
+def sync(
+    fleet: Path | None,
+    cluster_name: str,
+    kubeconfig: str | None,
+    context: str | None,
+    concurrency: int,
+    allow_mass_prune: bool,
+    no_prune: bool,
+    dry_run: bool,
+    no_force: bool,
+    once: bool,
+    output: str,
+) -> None:
+    """Make a cluster hold what FLEET declares: apply in waves, then prune safely."""
+    from specc import report
+    from specc.sync import sync as run_sync
+
+    try:
+        valid, render, cluster = _connect_and_render(
+            fleet, cluster_name, kubeconfig, context, concurrency
+        )
+        options = _sync_options(
+            valid,
+            fleet,
+            no_prune,
+            allow_mass_prune,
+            concurrency=concurrency,
+            dry_run=dry_run,
+            force=not no_force,
+        )
+        result = run_sync(cluster, render, options)
+    except SpeccError as exc:
+        _exit(exc, output)
+    if output == "json":
+        report.print_json(result.to_dict())
+    else:
+        report.print_sync(result, "sync")
+    sys.exit(0 if result.ok else 1)
 
 
 @cli.command()

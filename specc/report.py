@@ -52,3 +52,61 @@ def _escape_prop(s: str) -> str:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def _abbrev(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plan_lines(plan: Any) -> list[str]:
+    """Return a plan as lines for a terminal: one per object that changes, drift first."""
+    lines = []
+    for entry in plan.entries:
+        if entry.action == "unchanged":
+            continue
+        words = {"create": "create", "configure": "configure", "prune": "prune", "skip": "skip"}
+        line = f"{words[entry.action]:<10} {entry.key}"
+        if entry.reason:
+            line += f"  ({entry.reason})"
+        lines.append(line)
+        for c in entry.changes:
+            if c.removed:
+                lines.append(f"    - {c.path}: {_abbrev(c.live)} (no longer declared)")
+            else:
+                who = f"  [drift: set by {c.manager} at {c.time}]" if c.manager else ""
+                lines.append(f"    ~ {c.path}: {_abbrev(c.live)} -> {_abbrev(c.desired)}{who}")
+    return lines
+
+
+def print_sync(result: Any, verb: str) -> None:
+    """Print a sync or plan result as a table with counts, using rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    changed = [r for r in result.results if r.outcome != "unchanged"]
+    if changed:
+        table = Table(show_header=True, header_style="bold", box=None)
+        table.add_column("OBJECT")
+        table.add_column("RESULT")
+        table.add_column("DETAIL", overflow="fold")
+        for r in changed:
+            detail = r.message
+            if r.taken:
+                detail += (
+                    (" " if detail else "")
+                    + "took "
+                    + ", ".join(f"{f} from {m}" for f, m in r.taken)
+                )
+            table.add_row(str(r.key), r.outcome, detail)
+        console.print(table)
+    for line in plan_lines(result.plan):
+        if line.startswith("    "):
+            console.print(line, markup=False)
+    for reason in result.refused:
+        console.print(f"[bold red]refused[/] {reason}")
+    counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
+    suffix = " (dry run)" if result.dry_run else ""
+    console.print(f"cluster {result.cluster}: {counts or 'nothing to do'}{suffix}")

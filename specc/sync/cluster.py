@@ -1,0 +1,366 @@
+"""Cluster access over the official ``kubernetes`` client: discovery, list, apply, delete.
+
+Requests go through ``ApiClient.call_api`` with raw JSON (no model classes), so one
+client serves every kind, built-in or custom. Transient failures (429, 5xx, timeouts,
+dropped connections) are retried with exponential backoff that honours Retry-After.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from specc.errors import ClusterError, ObjectError
+from specc.objects import FIELD_MANAGER, ObjectKey, group_of
+
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """How to reach a cluster and how hard to try."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    timeout: float = 30.0
+    retries: int = 8
+    backoff: float = 0.2
+    max_backoff: float = 10.0
+    concurrency: int = 8
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What discovery says about a kind: where to find it and whether it is namespaced."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+
+class ApiError(ClusterError):
+    """A request failed with an HTTP status; carries the server's Status body."""
+
+    def __init__(self, status: int, body: dict[str, Any], what: str) -> None:
+        self.status = status
+        self.body = body
+        self.reason = str(body.get("reason", ""))
+        message = str(body.get("message") or f"HTTP {status}")
+        super().__init__(f"{what}: {message}")
+
+    @property
+    def causes(self) -> list[dict[str, Any]]:
+        details = self.body.get("details") or {}
+        return list(details.get("causes") or [])
+
+
+@dataclass
+class Stats:
+    """Requests made, by verb, and retries: what benchmarks and reports count."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, verb: str) -> None:
+        with self._lock:
+            self.requests[verb] += 1
+
+    def retried(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    @property
+    def writes(self) -> int:
+        return sum(
+            n for v, n in self.requests.items() if v in ("create", "apply", "update", "delete")
+        )
+
+
+class Cluster:
+    """One cluster, reached through a ``kubernetes.client.ApiClient``."""
+
+    def __init__(
+        self,
+        api_client: Any,
+        options: ClusterOptions | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api = api_client
+        self.options = options or ClusterOptions()
+        self.stats = Stats()
+        self._sleep = sleep
+        self._resources: dict[tuple[str, str], Resource] = {}
+        self._groups: dict[str, str] | None = None
+        self._discovered: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, options: ClusterOptions) -> Cluster:
+        """Return a cluster from kubeconfig (``--kubeconfig``/``--context``/KUBECONFIG) or in-cluster config."""
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        try:
+            if options.in_cluster:
+                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            else:
+                config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=options.kubeconfig,
+                    context=options.context,
+                    client_configuration=configuration,
+                )
+        except Exception as exc:  # the client raises several unrelated types here
+            raise ClusterError(f"cannot load cluster credentials: {exc}") from exc
+        configuration.connection_pool_maxsize = max(options.concurrency, 4)
+        return cls(client.ApiClient(configuration), options)
+
+    # -- requests -------------------------------------------------------------------
+
+    def request(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        what: str = "",
+    ) -> dict[str, Any]:
+        """Return the JSON answer of one API request, retrying transient failures."""
+        from kubernetes.client.exceptions import ApiException
+
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        payload = json.dumps(body, separators=(",", ":")) if body is not None else None
+        delay = self.options.backoff
+        what = what or f"{method} {path}"
+        for attempt in range(self.options.retries + 1):
+            self.stats.count(verb)
+            wait: float | None = None
+            try:
+                resp = self.api.call_api(
+                    path,
+                    method,
+                    query_params=query or [],
+                    header_params=dict(headers),
+                    body=payload,
+                    auth_settings=["BearerToken"],
+                    _preload_content=False,
+                    _return_http_data_only=True,
+                    _request_timeout=self.options.timeout,
+                )
+                data = resp.data
+                return json.loads(data) if data else {}
+            except ApiException as exc:
+                status = int(exc.status or 0)
+                parsed = _parse_status(exc.body)
+                if status not in RETRYABLE or attempt == self.options.retries:
+                    raise ApiError(status, parsed, what) from None
+                wait = _retry_after(exc.headers)
+            except (OSError, ValueError) as exc:
+                # urllib3's timeouts and dropped connections are OSError/ValueError kin.
+                if attempt == self.options.retries:
+                    raise ClusterError(f"{what}: {exc}") from None
+            except Exception as exc:
+                if type(exc).__module__.startswith("urllib3") and attempt < self.options.retries:
+                    pass
+                else:
+                    raise ClusterError(f"{what}: {exc}") from None
+            self.stats.retried()
+            pause = wait if wait is not None else delay * (0.5 + random.random())
+            self._sleep(min(pause, self.options.max_backoff))
+            delay = min(delay * 2, self.options.max_backoff)
+        raise ClusterError(f"{what}: gave up after {self.options.retries} retries")
+
+    # -- discovery ------------------------------------------------------------------
+
+    def _preferred_versions(self) -> dict[str, str]:
+        if self._groups is None:
+            groups = {"": "v1"}
+            data = self.request("discovery", "GET", "/apis")
+            for g in data.get("groups") or []:
+                pv = (g.get("preferredVersion") or {}).get("version")
+                if pv:
+                    groups[g["name"]] = pv
+            self._groups = groups
+        return self._groups
+
+    def _discover(self, group: str, version: str) -> None:
+        gv = f"{group}/{version}" if group else version
+        if gv in self._discovered:
+            return
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        try:
+            data = self.request("discovery", "GET", path)
+        except ApiError as exc:
+            if exc.status == 404:
+                self._discovered.add(gv)
+                return
+            raise
+        with self._lock:
+            for r in data.get("resources") or []:
+                if "/" in r.get("name", ""):
+                    continue  # subresources
+                res = Resource(group, version, r["kind"], r["name"], bool(r.get("namespaced")))
+                # The first version seen for a kind wins; apiVersion lookups use their own.
+                self._resources.setdefault((f"{group}/{version}", r["kind"]), res)
+            self._discovered.add(gv)
+
+    def forget(self, group: str) -> None:
+        """Drop what discovery knew about ``group`` (after a CRD for it was applied)."""
+        with self._lock:
+            self._discovered = {gv for gv in self._discovered if not gv.startswith(f"{group}/")}
+            self._resources = {k: v for k, v in self._resources.items() if v.group != group}
+            self._groups = None
+
+    def resource(self, api_version: str, kind: str) -> Resource | None:
+        """Return the resource serving ``kind`` at ``api_version``, or None if unknown."""
+        group = group_of(api_version)
+        version = api_version.rpartition("/")[2]
+        self._discover(group, version)
+        return self._resources.get((f"{group}/{version}", kind))
+
+    def resource_for(self, group: str, kind: str) -> Resource | None:
+        """Return the preferred-version resource of a group-kind, or None if not served."""
+        version = self._preferred_versions().get(group)
+        if version is None:
+            return None
+        return self.resource(f"{group}/{version}" if group else version, kind)
+
+    # -- verbs ----------------------------------------------------------------------
+
+    def _require(self, body: dict[str, Any]) -> Resource:
+        key = ObjectKey.of(body)
+        res = self.resource(str(body.get("apiVersion", "")), key.kind)
+        if res is None:
+            raise ObjectError(
+                str(key), f"the cluster does not serve {body.get('apiVersion')} {key.kind}"
+            )
+        return res
+
+    def list(
+        self, resource: Resource, label_selector: str, page: int = 500
+    ) -> list[dict[str, Any]]:
+        """Return every object of ``resource`` in all namespaces that matches ``label_selector``."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            query = [("labelSelector", label_selector), ("limit", str(page))]
+            if token:
+                query.append(("continue", token))
+            data = self.request(
+                "list", "GET", resource.path(), query, what=f"list {resource.plural}"
+            )
+            for item in data.get("items") or []:
+                # Items in a list carry no apiVersion/kind; put them back for comparisons.
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+                items.append(item)
+            token = (data.get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
+
+    def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        res = self.resource(api_version, kind)
+        if res is None:
+            return None
+        try:
+            return self.request("get", "GET", res.path(namespace, name), what=f"get {kind}/{name}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def apply(
+        self,
+        body: dict[str, Any],
+        *,
+        force: bool,
+        dry_run: bool = False,
+        manager: str = FIELD_MANAGER,
+    ) -> dict[str, Any]:
+        """Server-side apply ``body``; return the object the server answers with."""
+        res = self._require(body)
+        meta = body["metadata"]
+        query = [("fieldManager", manager)]
+        if force:
+            query.append(("force", "true"))
+        if dry_run:
+            query.append(("dryRun", "All"))
+        return self.request(
+            "dry-run" if dry_run else "apply",
+            "PATCH",
+            res.path(meta.get("namespace"), meta["name"]),
+            query,
+            body,
+            "application/apply-patch+yaml",
+            what=str(ObjectKey.of(body)),
+        )
+
+    def delete(self, key: ObjectKey, api_version: str) -> bool:
+        """Delete an object (background propagation); return False if it was already gone."""
+        res = self.resource(api_version, key.kind)
+        if res is None:
+            return False
+        try:
+            self.request(
+                "delete",
+                "DELETE",
+                res.path(key.namespace or None, key.name),
+                body={
+                    "kind": "DeleteOptions",
+                    "apiVersion": "v1",
+                    "propagationPolicy": "Background",
+                },
+                what=str(key),
+            )
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+
+def _parse_status(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return {"message": str(raw)[:500]}
+    return data if isinstance(data, dict) else {"message": str(data)[:500]}
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
