@@ -374,6 +374,8 @@ def sync(
     dry_run: bool,
     no_force: bool,
     once: bool,
+    wait: bool,
+    timeout: float,
     output: str,
 ) -> None:
     """Make a cluster hold what FLEET declares: apply in waves, then prune safely."""
@@ -394,13 +396,28 @@ def sync(
             force=not no_force,
         )
         result = run_sync(cluster, render, options)
+        healths = []
+        if wait and result.ok and not dry_run:
+            from specc.sync.health import wait_healthy
+
+            healths = wait_healthy(cluster, render.objects, timeout)
     except SpeccError as exc:
         _exit(exc, output)
+    unhealthy = [h for h in healths if h.status != "Current"]
     if output == "json":
-        report.print_json(result.to_dict())
+        data = result.to_dict()
+        if wait:
+            data["health"] = [
+                {"object": str(h.key), "status": h.status, "message": h.message} for h in healths
+            ]
+        report.print_json(data)
     else:
         report.print_sync(result, "sync")
-    sys.exit(0 if result.ok else 1)
+        for h in unhealthy:
+            click.echo(f"{h.key}: {h.status} {h.message}".rstrip(), err=True)
+        if wait and not unhealthy and result.ok:
+            click.echo(f"all {len(healths)} objects healthy")
+    sys.exit(0 if result.ok and not unhealthy else 1)
 
 
 @cli.command()
