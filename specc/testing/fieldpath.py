@@ -81,6 +81,28 @@ def difference(a: FieldSet, b: FieldSet) -> FieldSet:
     return out
 
 
+def recursive_difference(a: FieldSet, b: FieldSet) -> FieldSet:
+    """Return ``a`` without the paths of ``b`` and everything below them (an exclude filter)."""
+    if not b:
+        return a
+    out: FieldSet = {}
+    for key, child in a.items():
+        if key == MEMBER:
+            if MEMBER not in b:
+                out[MEMBER] = _EMPTY
+            continue
+        excluded = b.get(key)
+        if excluded is None:
+            out[key] = child
+        elif MEMBER in excluded:
+            continue
+        else:
+            rest = recursive_difference(child, excluded)
+            if rest:
+                out[key] = rest
+    return out
+
+
 def intersection(a: FieldSet, b: FieldSet) -> FieldSet:
     """Return the paths in both sets."""
     out: FieldSet = {}

@@ -157,7 +157,8 @@ class SchemaSet:
         if "properties" in schema:
             node.kind = STRUCT
             node.fields = {
-                key: self._convert(sub, f"{name}.{key}") for key, sub in schema["properties"].items()
+                key: self._convert(sub, f"{name}.{key}")
+                for key, sub in schema["properties"].items()
             }
             node.required = tuple(schema.get("required", ()))
             extra = schema.get("additionalProperties")
@@ -182,7 +183,9 @@ class SchemaSet:
                     list_type = "atomic"
             node.list_type = list_type
             if list_type == "map":
-                keys = schema.get("x-kubernetes-list-map-keys") or ([merge_key] if merge_key else [])
+                keys = schema.get("x-kubernetes-list-map-keys") or (
+                    [merge_key] if merge_key else []
+                )
                 node.keys = tuple(keys)
                 item_name = self._ref(items) if isinstance(items, dict) else None
                 node.key_defaults = dict(_KEY_DEFAULTS.get(item_name or "", {}))

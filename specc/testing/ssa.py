@@ -103,10 +103,12 @@ _SCALAR_NAMES = {
 
 
 def _check_scalar(value: Any, node: TypeNode, path: str) -> None:
-    if value is None or isinstance(value, (dict, list)) and node.kind == SCALAR:
+    if value is None or (isinstance(value, (dict, list)) and node.kind == SCALAR):
         if value is None:
             return
-        raise TypedError(path, f"expected {_SCALAR_NAMES.get(node.scalar, 'scalar')}, got {_json_type(value)}")
+        raise TypedError(
+            path, f"expected {_SCALAR_NAMES.get(node.scalar, 'scalar')}, got {_json_type(value)}"
+        )
     allowed = _SCALAR_OK.get(node.scalar)
     if allowed is None:
         return
@@ -141,10 +143,18 @@ def to_field_set(value: Any, node: TypeNode, path: str = "") -> FieldSet:
                 raise TypedError(child_path, "field not declared in schema")
             sub = to_field_set(child_value, child, child_path)
             declared = node.kind == STRUCT and key in node.fields
-            if child_value is None or (isinstance(child_value, dict) and not child_value) or not declared:
+            if (
+                child_value is None
+                or (isinstance(child_value, dict) and not child_value)
+                or not declared
+            ):
                 if MEMBER not in sub:
                     sub = {**sub, MEMBER: _MARK}
-            elif MEMBER in sub and child.kind != SCALAR and not _is_atomic(child, _effective_kind(child, child_value)):
+            elif (
+                MEMBER in sub
+                and child.kind != SCALAR
+                and not _is_atomic(child, _effective_kind(child, child_value))
+            ):
                 sub = {k: v for k, v in sub.items() if k != MEMBER}
             if sub:
                 out[fp.field_element(key)] = sub
@@ -458,7 +468,10 @@ def conflict_message(conflicts: list[Conflict]) -> str:
 
 
 def _with_changes(
-    entries: list[ManagedEntry], comparison: Comparison, acting: tuple[str, str, str, str], force: bool
+    entries: list[ManagedEntry],
+    comparison: Comparison,
+    acting: tuple[str, str, str, str],
+    force: bool,
 ) -> list[ManagedEntry]:
     conflicts: list[Conflict] = []
     touched = fp.union(comparison.changed, {})
@@ -473,7 +486,12 @@ def _with_changes(
         remaining = fp.difference(fp.difference(entry.fields, overlap), comparison.removed)
         if remaining is not entry.fields:
             entry = ManagedEntry(
-                entry.manager, entry.operation, entry.api_version, entry.time, remaining, entry.subresource
+                entry.manager,
+                entry.operation,
+                entry.api_version,
+                entry.time,
+                remaining,
+                entry.subresource,
             )
         result.append(entry)
     if conflicts and not force:
@@ -507,7 +525,7 @@ def apply(
     field the config changes.
     """
     merged = merge(live, config, node)
-    new_set = fp.difference(to_field_set(config, node), ignore)
+    new_set = fp.recursive_difference(to_field_set(config, node), ignore)
     new_set.pop(MEMBER, None)
     previous = next((e for e in entries if e.identity == applier.identity), None)
     others = [e for e in entries if e.identity != applier.identity]
@@ -523,13 +541,13 @@ def apply(
             fp.intersection(last, merged_set),
             fp.union(ensure_named_fields(managed_all, node), ensure_named_fields(new_set, node)),
         )
-        removable = fp.difference(removable, ensure_named_fields(ignore, node))
+        removable = fp.recursive_difference(removable, ignore)
         removable.pop(MEMBER, None)
         if removable:
             merged = remove_items(merged, removable, node)
     comparison = compare(live, merged, node)
-    comparison.changed = fp.difference(comparison.changed, ignore)
-    comparison.removed = fp.difference(comparison.removed, ignore)
+    comparison.changed = fp.recursive_difference(comparison.changed, ignore)
+    comparison.removed = fp.recursive_difference(comparison.removed, ignore)
     updated_others = _with_changes(others, comparison, applier.identity, force)
     changed = merged != live
     entry = ManagedEntry(
@@ -558,8 +576,8 @@ def update(
     managers; fields it removed are dropped from every set.
     """
     comparison = compare(live, new, node)
-    comparison.changed = fp.difference(comparison.changed, ignore)
-    comparison.removed = fp.difference(comparison.removed, ignore)
+    comparison.changed = fp.recursive_difference(comparison.changed, ignore)
+    comparison.removed = fp.recursive_difference(comparison.removed, ignore)
     acting = ("\0current-operation", "Update", "", "")
     updated = _with_changes(entries, comparison, acting, True)
     gained = comparison.changed
@@ -582,7 +600,12 @@ def update(
     if not found:
         result.append(
             ManagedEntry(
-                updater.manager, "Update", updater.api_version, updater.time, gained, updater.subresource
+                updater.manager,
+                "Update",
+                updater.api_version,
+                updater.time,
+                gained,
+                updater.subresource,
             )
         )
     return Outcome(new, result, new != live)
