@@ -449,6 +449,81 @@ def schema(out: Path | None, check: Path | None) -> None:
     click.echo(f"schemas in {check} are up to date")
 
 
+@cli.command()
+@_fleet_arg
+@click.option("--base", required=True, help="Revision to compare with (branch, tag, commit).")
+@click.option("--head", default=None, help="Revision with the change [default: working tree].")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="json for machines, markdown for a pull-request comment.",
+)
+def diff(fleet: Path | None, base: str, head: str | None, output: str) -> None:
+    """Show what a change does to each cluster: objects added, removed and changed.
+
+    Renders FLEET at --base and at --head (default: the working tree as it is) without
+    touching the working tree, and compares them per cluster, field by field. Exit 0:
+    no changes; 1: changes, or the fleet at --head does not render; 2: usage or git
+    error, or the fleet at --base does not render.
+    """
+    from specc import diffreport
+    from specc.diff import DEFAULT_PRUNE_BUDGET, DiffOptions, diff_renders
+    from specc.errors import GitError
+    from specc.gitrev import RevisionRender, render_revision
+
+    def fail(exc: SpeccError, side: str) -> NoReturn:
+        # A git problem (unknown revision, not a repository, a base that does not
+        # render) is an error of the invocation: 2. A broken head is a finding: 1.
+        code = 2 if isinstance(exc, GitError) else exc.exit_code
+        if output == "markdown":
+            findings = exc.findings if isinstance(exc, FleetError) else []
+            click.echo(diffreport.error_markdown(side, str(exc).splitlines()[0], findings))
+        elif output == "json" and isinstance(exc, FleetError):
+            from specc import report
+
+            report.print_json({"ok": False, "side": side, **report_findings(exc)})
+        else:
+            report_error(exc, "json" if output == "json" else "text")
+        sys.exit(code)
+
+    root = resolve_fleet(fleet)
+    try:
+        before: RevisionRender = render_revision(root, base, is_base=True)
+    except SpeccError as exc:
+        fail(exc, "base")
+    try:
+        after: RevisionRender = render_revision(root, head)
+    except SpeccError as exc:
+        fail(exc, "head")
+    budget = DEFAULT_PRUNE_BUDGET
+    for side in (after, before):
+        if side.fleet is not None:
+            budget = side.fleet.fleet.spec.prune.budget
+            break
+    result = diff_renders(before.renders, after.renders, DiffOptions(prune_budget=budget))
+    sides = (
+        diffreport.Side(before.revision.rev, before.revision.commit),
+        diffreport.Side(after.revision.rev, after.revision.commit),
+    )
+    if output == "json":
+        from specc import report
+
+        report.print_json(diffreport.diff_json(result, *sides))
+    elif output == "markdown":
+        click.echo(diffreport.diff_markdown(result, *sides), nl=False)
+    else:
+        from rich.console import Console
+        from rich.text import Text
+
+        console = Console(highlight=False, soft_wrap=True)
+        for style, line in diffreport.diff_text(result, *sides):
+            console.print(Text(line, style=style))
+    sys.exit(1 if result.has_changes else 0)
+
+
 def _exit(exc: SpeccError, output: str = "text") -> NoReturn:
     report_error(exc, output)
     sys.exit(exc.exit_code)

@@ -1,0 +1,155 @@
+"""A fleet as it was at a git revision, read without touching the working tree.
+
+``specc diff --base REV`` renders the fleet twice. The base (and a ``--head`` revision)
+is exported with ``git archive <commit> -- <fleet dir>`` into a temporary directory
+and rendered from there; the working tree, the index and the repository's worktree
+list are never modified. Git runs without a shell, with an argument list, and a
+revision is resolved with ``git rev-parse --verify REV^{commit}`` before use.
+
+Note: ``git archive`` honours ``export-ignore`` in the revision's ``.gitattributes``;
+a fleet repository should not mark fleet files export-ignore.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from specc.errors import FleetError, GitError
+from specc.objects import ClusterRender
+from specc.validate import ValidFleet
+
+#: How the head side is named when it is the working tree.
+WORKING_TREE = "working tree"
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A revision as the user named it, and the commit it resolved to (None: working tree)."""
+
+    rev: str
+    commit: str | None = None
+
+
+@dataclass
+class RevisionRender:
+    """The fleet at one revision: absent (no fleet dir there), or validated and rendered."""
+
+    revision: Revision
+    fleet: ValidFleet | None
+    renders: list[ClusterRender] = field(default_factory=list)
+
+
+class RevisionError(GitError):
+    """The base revision does not render, so there is nothing to diff against (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, revision: Revision, error: FleetError) -> None:
+        self.revision = revision
+        self.error = error
+        where = revision.rev + (f" ({revision.commit[:7]})" if revision.commit else "")
+        super().__init__(f"the fleet at base revision {where} does not render: {error}")
+
+
+def _git(repo: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed (specc diff needs it)") from None
+    if done.returncode != 0:
+        raise GitError(done.stderr.strip() or f"git {args[0]} failed")
+    return done.stdout.strip()
+
+
+def repository_of(path: Path) -> tuple[Path, str]:
+    """Return the top of the git repository holding ``path`` and ``path`` relative to it."""
+    if not path.is_dir():
+        raise GitError(f"{path}: no such directory")
+    try:
+        top = Path(_git(path, "rev-parse", "--show-toplevel")).resolve()
+    except GitError:
+        raise GitError(f"{path}: not inside a git repository") from None
+    rel = path.resolve().relative_to(top).as_posix()
+    return top, "" if rel == "." else rel
+
+
+def resolve_revision(repo: Path, rev: str) -> Revision:
+    """Return ``rev`` with the commit it names; raise GitError for an unknown revision."""
+    if not rev or rev.startswith("-"):
+        raise GitError(f"{rev!r} is not a revision")
+    try:
+        commit = _git(
+            repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"
+        )
+    except GitError:
+        commit = ""
+    if not commit:
+        raise GitError(f"unknown revision {rev!r} in {repo} (not a commit git can find)")
+    return Revision(rev, commit)
+
+
+def export_fleet(repo: Path, commit: str, rel: str, dest: Path) -> Path | None:
+    """Extract the fleet folder ``rel`` at ``commit`` under ``dest``; None if it is absent."""
+    spec = f"{commit}:{rel}" if rel else f"{commit}^{{tree}}"
+    try:
+        kind = _git(repo, "cat-file", "-t", spec)
+    except GitError:
+        return None
+    if kind != "tree":
+        return None
+    args = ["git", "-C", str(repo), "archive", "--format=tar", commit]
+    if rel:
+        args += ["--", rel]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        # The data filter refuses absolute paths, links leaving dest and device files.
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            tar.extractall(dest, filter="data")
+        err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise GitError(err.strip() or f"git archive {commit} failed")
+    return dest / rel if rel else dest
+
+
+@contextmanager
+def fleet_at(repo: Path, revision: Revision, rel: str) -> Iterator[Path | None]:
+    """Yield the fleet folder at ``revision`` in a temporary directory, removed afterwards."""
+    assert revision.commit is not None
+    with tempfile.TemporaryDirectory(prefix="specc-diff-") as tmp:
+        yield export_fleet(repo, revision.commit, rel, Path(tmp))
+
+
+def render_revision(fleet: Path, rev: str | None, *, is_base: bool = False) -> RevisionRender:
+    """Return the fleet at ``fleet`` as of ``rev`` (None: as it is in the working tree).
+
+    A fleet error at the base is wrapped in :class:`RevisionError` (exit 2: no diff can
+    be made); at the head it propagates as it is (exit 1: the change is broken).
+    """
+    from specc.pipeline import render_path
+
+    if rev is None:
+        valid, renders = render_path(fleet)
+        return RevisionRender(Revision(WORKING_TREE), valid, renders)
+    repo, rel = repository_of(fleet)
+    revision = resolve_revision(repo, rev)
+    with fleet_at(repo, revision, rel) as root:
+        if root is None:
+            return RevisionRender(revision, None)
+        try:
+            valid, renders = render_path(root)
+        except FleetError as exc:
+            if is_base:
+                raise RevisionError(revision, exc) from None
+            raise
+    return RevisionRender(revision, valid, renders)
