@@ -328,6 +328,29 @@ def test_label_keys_in_field_paths_are_quoted() -> None:
     assert finding.field_path == 'metadata.labels["app.kubernetes.io/name"]'
 
 
+def test_null_quantity_is_an_error() -> None:
+    d = deployment()
+    d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = None
+    [finding] = check(d)
+    assert finding.message == "expected a string or a number, got null"
+
+
+@pytest.mark.parametrize("metadata", [None, 1.5, ["web"]])
+def test_malformed_metadata_is_a_finding_not_a_crash(metadata: object) -> None:
+    d = deployment()
+    d["metadata"] = metadata
+    [finding] = check(d)
+    assert finding.subject == "Deployment/?"
+    assert finding.field_path in ("metadata", "metadata.name")
+
+
+def test_missing_kind_is_a_finding_not_a_crash() -> None:
+    d = deployment()
+    del d["kind"]
+    [finding] = check(d)
+    assert finding.message == "apiVersion and kind must be strings"
+
+
 def test_field_path_formatting() -> None:
     assert field_path(["spec", "containers", 0, "image"]) == "spec.containers[0].image"
     assert field_path([]) == ""

@@ -27,7 +27,7 @@ from specc.check.kubernetes import (
     supported_versions,
 )
 from specc.check.messages import Problem, describe_errors, field_path
-from specc.errors import CheckError, Finding, Position
+from specc.errors import CheckError, Finding, Position, object_ref
 from specc.objects import ClusterRender, DesiredObject
 
 __all__ = [
@@ -77,9 +77,23 @@ def check_objects(
     kinds: dict[tuple[str, str], _Kind] = {}
     findings: list[Finding] = []
     for obj in objects:
-        for problem in _check_one(obj.body, schemas, crds, kinds):
-            findings.append(Finding(obj.source, problem.message, problem.field_path, obj.ref))
+        problems = _check_one(obj.body, schemas, crds, kinds)
+        if problems:
+            subject = _subject(obj.body)
+            findings.extend(Finding(obj.source, p.message, p.field_path, subject) for p in problems)
     return findings
+
+
+def _subject(body: dict[str, Any]) -> str:
+    """Return ``Kind/namespace/name``, tolerating the malformed objects a check reports."""
+    meta = body.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    namespace = meta.get("namespace")
+    return object_ref(
+        str(body.get("kind") or "?"),
+        namespace if isinstance(namespace, str) else None,
+        str(meta.get("name") or meta.get("generateName") or "?"),
+    )
 
 
 def check_render(render: ClusterRender, crds: CrdSchemas | None = None) -> None:

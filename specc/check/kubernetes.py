@@ -359,11 +359,7 @@ def _add_enums(node: dict[str, Any], enums: dict[str, tuple[str, ...]]) -> None:
 
 
 def _quantity_schema() -> dict[str, Any]:
-    # A quantity is a string in the quantity grammar, or a plain JSON number.
-    return {
-        "oneOf": [
-            {"type": "string", "pattern": QUANTITY_PATTERN},
-            {"type": "number"},
-            {"type": "null"},
-        ]
-    }
+    # A quantity is a string in the quantity grammar, or a plain JSON number. Not null:
+    # the API server would read null as zero (a 0 memory limit), never what was meant;
+    # kubernetes-validate rejects it too.
+    return {"oneOf": [{"type": "string", "pattern": QUANTITY_PATTERN}, {"type": "number"}]}
