@@ -420,6 +420,157 @@ def sync(
     sys.exit(0 if result.ok and not unhealthy else 1)
 
 
+def _connect(kubeconfig: str | None, context: str | None, concurrency: int = 8) -> Any:
+    import os
+
+    from specc.sync import Cluster, ClusterOptions
+
+    in_cluster = not (kubeconfig or context or os.environ.get("KUBECONFIG")) and bool(
+        os.environ.get("KUBERNETES_SERVICE_HOST")
+    )
+    return Cluster.connect(
+        ClusterOptions(
+            kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, concurrency=concurrency
+        )
+    )
+
+
+@cli.command()
+@click.option("--repo", required=True, help="Repository URL or local path to follow.")
+@click.option("--branch", default="main", show_default=True)
+@click.option("--cluster", "cluster_name", required=True, help="Cluster name from fleet.yaml.")
+@click.option(
+    "--fleet-path", default="fleet", show_default=True, help="The fleet's folder in the repository."
+)
+@click.option("--kubeconfig", type=click.Path(), help="Kubeconfig (default: in-cluster config).")
+@click.option("--context")
+@click.option(
+    "--interval", type=float, default=60.0, show_default=True, help="Seconds between fetches."
+)
+@click.option(
+    "--resync", type=float, default=300.0, show_default=True, help="Seconds between drift checks."
+)
+@click.option("--no-self-heal", is_flag=True, help="Report drift only; do not undo it.")
+@click.option(
+    "--allow-rewind",
+    is_flag=True,
+    help="Apply a commit that does not descend from the applied one.",
+)
+@click.option(
+    "--verify-signatures", is_flag=True, help="Apply only commits `git verify-commit` accepts."
+)
+@click.option("--keyring", type=click.Path(), help="GNUPGHOME with the trusted keys.")
+@click.option("--token-file", type=click.Path(), help="File holding an HTTPS token.")
+@click.option("--ssh-key", type=click.Path(), help="SSH private key file.")
+@click.option(
+    "--webhook-secret-file", type=click.Path(), help="Shared secret for POST /hook (HMAC-SHA256)."
+)
+@click.option(
+    "--listen",
+    default="0.0.0.0:8080",
+    show_default=True,
+    help="Address of /metrics, /healthz, /readyz, /hook.",
+)
+@click.option(
+    "--workdir", type=click.Path(path_type=Path), default=Path(".specc-agent"), show_default=True
+)
+@click.option(
+    "--no-leader-election", is_flag=True, help="Act without holding the Lease (one replica only)."
+)
+@click.option("--lease-duration", type=float, default=15.0, show_default=True)
+@click.option("--allow-mass-prune", is_flag=True)
+def agent(
+    repo: str,
+    branch: str,
+    cluster_name: str,
+    fleet_path: str,
+    kubeconfig: str | None,
+    context: str | None,
+    interval: float,
+    resync: float,
+    no_self_heal: bool,
+    allow_rewind: bool,
+    verify_signatures: bool,
+    keyring: str | None,
+    token_file: str | None,
+    ssh_key: str | None,
+    webhook_secret_file: str | None,
+    listen: str,
+    workdir: Path,
+    no_leader_election: bool,
+    lease_duration: float,
+    allow_mass_prune: bool,
+) -> None:
+    """Keep a cluster equal to the newest good commit of BRANCH (runs until SIGTERM)."""
+    import signal
+
+    from specc import logs
+    from specc.agent import Agent, AgentOptions
+    from specc.source import GitSourceOptions
+    from specc.sync import PlanOptions, SyncOptions
+
+    host, _, port = listen.rpartition(":")
+    secret = None
+    try:
+        if webhook_secret_file:
+            secret = Path(webhook_secret_file).read_bytes().strip()
+        options = AgentOptions(
+            source=GitSourceOptions(
+                url=repo,
+                branch=branch,
+                workdir=workdir / "repo",
+                token_file=token_file,
+                ssh_key_file=ssh_key,
+                keyring=keyring,
+            ),
+            cluster=cluster_name,
+            fleet_path=fleet_path,
+            interval=interval,
+            resync=resync,
+            self_heal=not no_self_heal,
+            allow_rewind=allow_rewind,
+            verify_signatures=verify_signatures,
+            webhook_secret=secret,
+            listen=(host or "0.0.0.0", int(port)),
+            leader_election=not no_leader_election,
+            lease_duration=lease_duration,
+            sync=SyncOptions(plan=PlanOptions(allow_mass_prune=allow_mass_prune)),
+        )
+        runner = Agent(options, _connect(kubeconfig, context), logger=logs.setup())
+    except (OSError, ValueError) as exc:
+        _exit(UsageError(str(exc)))
+    except SpeccError as exc:
+        _exit(exc)
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: runner.stop.set())
+    runner.run()
+
+
+@cli.command()
+@click.option("--cluster", "cluster_name", required=True, help="Cluster name from fleet.yaml.")
+@click.option("--kubeconfig", type=click.Path())
+@click.option("--context")
+@_OUTPUT
+def status(cluster_name: str, kubeconfig: str | None, context: str | None, output: str) -> None:
+    """Print what the cluster's inventory records: last applied commit, result, last error."""
+    from specc import report
+    from specc.sync.apply import read_status
+    from specc.sync.inventory import ApplySetParent
+
+    try:
+        data = read_status(_connect(kubeconfig, context), ApplySetParent.for_cluster(cluster_name))
+    except SpeccError as exc:
+        _exit(exc, output)
+    if output == "json":
+        report.print_json({"cluster": cluster_name, **data})
+    elif not data:
+        click.echo(f"cluster {cluster_name}: never synced by specc")
+    else:
+        for key in sorted(data):
+            click.echo(f"{key}: {data[key]}")
+    sys.exit(0 if data.get("lastResult") in (None, "applied") and data else 1)
+
+
 @cli.command()
 @click.option("--out", "out", type=click.Path(path_type=Path), help="Write the schemas here.")
 @click.option(

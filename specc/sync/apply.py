@@ -8,7 +8,7 @@ and reports each object in kubectl's words.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +39,11 @@ class SyncOptions:
     concurrency: int = 8
     crd_timeout: float = 60.0
     commit: str = ""
+    #: Asked between objects; True stops the sync after the object in hand (SIGTERM).
+    cancel: Callable[[], bool] | None = None
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel()
 
 
 @dataclass
@@ -65,10 +70,19 @@ class SyncResult:
     results: list[ObjectResult] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     dry_run: bool = False
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.refused and all(r.outcome != "failed" for r in self.results)
+        return (
+            not self.refused
+            and not self.interrupted
+            and all(r.outcome != "failed" for r in self.results)
+        )
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for r in self.results if r.outcome in ("created", "configured", "pruned"))
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(
@@ -85,6 +99,7 @@ class SyncResult:
             "dryRun": self.dry_run,
             "counts": self.counts(),
             "refused": self.refused,
+            "interrupted": self.interrupted,
             "drift": [e.to_dict() for e in self.plan.drifted],
             "results": [r.to_dict() for r in self.results],
         }
@@ -201,12 +216,15 @@ def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = 
         ]
         if crds and not failed:
             failed = not _wait_established(cluster, crds, options.crd_timeout, out)
-        if failed:
+        if options.cancelled():
+            out.interrupted = True
+        if failed or out.interrupted:
             break  # later waves depend on earlier ones
     out.results += [ObjectResult(e.key, "unchanged") for e in the_plan.by_action("unchanged")]
     out.results += [ObjectResult(e.key, "skipped", e.reason) for e in the_plan.by_action("skip")]
 
     prunes = the_plan.by_action("prune")
+    failed = failed or out.interrupted
     if failed:
         # Prune only after a successful apply: a half-applied commit must not delete.
         out.results += [
@@ -224,6 +242,33 @@ def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = 
             cluster, parent, kept, set(), _status(live_parent, options, final, len(kept))
         )
     return out
+
+
+def read_status(cluster: Cluster, parent: ApplySetParent) -> dict[str, str]:
+    """Return the status the parent records (last applied commit, result, error...)."""
+    live = cluster.get("v1", "ConfigMap", parent.namespace, parent.name)
+    return dict((live or {}).get("data") or {})
+
+
+def record_status(cluster: Cluster, parent: ApplySetParent, updates: dict[str, str | None]) -> None:
+    """Merge ``updates`` into the parent's status (None removes a key), keeping its inventory."""
+    live = cluster.get("v1", "ConfigMap", parent.namespace, parent.name)
+    data = dict((live or {}).get("data") or {})
+    for k, v in updates.items():
+        if v is None:
+            data.pop(k, None)
+        else:
+            data[k] = v
+    if live is None:
+        _ensure_parent(cluster, parent, [], set(), data)
+        return
+    body = parent.body([], data)
+    body["metadata"]["annotations"] = {
+        k: v
+        for k, v in ((live.get("metadata") or {}).get("annotations") or {}).items()
+        if k.startswith("applyset.")
+    }
+    cluster.apply(body, force=True)
 
 
 def _planned(entry: PlanEntry) -> ObjectResult:
@@ -299,6 +344,8 @@ def _conflicts(exc: ApiError) -> list[tuple[str, str]]:
 
 def _apply_one(cluster: Cluster, entry: PlanEntry, options: SyncOptions) -> ObjectResult:
     assert entry.desired is not None
+    if options.cancelled():
+        return ObjectResult(entry.key, "skipped", "interrupted before it was applied")
     body = entry.desired.body
     taken: list[tuple[str, str]] = []
     verb: Outcome = "created" if entry.action == "create" else "configured"

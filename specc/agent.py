@@ -1,0 +1,344 @@
+"""The sync agent: keep one cluster equal to the newest good commit of one branch.
+
+Observe, compare, act, repeat. This module wires stages together (git source, the
+pipeline, the sync engine, leader election, metrics); it decides only *when* to act.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import random
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from specc.errors import FleetError, SpeccError
+from specc.leader import LeaderElector, LeaseOptions
+from specc.logs import log
+from specc.metrics import AgentMetrics
+from specc.objects import ClusterRender
+from specc.source import GitSource, GitSourceOptions
+from specc.sync.apply import SyncOptions, SyncResult, plan_cluster, read_status, record_status, sync
+from specc.sync.cluster import Cluster
+from specc.sync.inventory import ApplySetParent
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    source: GitSourceOptions
+    cluster: str
+    #: The fleet's folder inside the repository.
+    fleet_path: str = "fleet"
+    interval: float = 60.0
+    jitter: float = 0.2
+    resync: float = 300.0
+    self_heal: bool = True
+    allow_rewind: bool = False
+    verify_signatures: bool = False
+    webhook_secret: bytes | None = None
+    listen: tuple[str, int] | None = ("0.0.0.0", 8080)
+    leader_election: bool = True
+    lease_duration: float = 15.0
+    identity: str = field(
+        default_factory=lambda: f"{socket.gethostname()}-{random.getrandbits(32):08x}"
+    )
+    max_backoff: float = 300.0
+    sync: SyncOptions = field(default_factory=SyncOptions)
+
+
+class Agent:
+    """One agent replica for one cluster."""
+
+    def __init__(
+        self,
+        options: AgentOptions,
+        cluster: Cluster,
+        metrics: AgentMetrics | None = None,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.options = options
+        self.cluster = cluster
+        self.metrics = metrics or AgentMetrics()
+        self.logger = logger or logging.getLogger("specc.agent")
+        self.source = GitSource(options.source)
+        self.parent = ApplySetParent.for_cluster(options.cluster)
+        self.stop = threading.Event()
+        self.trigger = threading.Event()
+        self.ready = threading.Event()
+        self.leading = threading.Event()
+        self.last_applied = ""
+        self.last_render: ClusterRender | None = None
+        #: Commits already refused (rewind, signature, invalid): reported once, not retried.
+        self.refused: dict[str, str] = {}
+        self.next_resync = 0.0
+        self._server: ThreadingHTTPServer | None = None
+        self._elector = LeaderElector(
+            cluster,
+            LeaseOptions(
+                f"specc-agent-{options.cluster}",
+                identity=options.identity,
+                duration=options.lease_duration,
+            ),
+        )
+
+    # -- one reconcile step ------------------------------------------------------------
+
+    def _log(self, level: int, msg: str, **fields: Any) -> None:
+        log(self.logger, level, msg, cluster=self.options.cluster, **fields)
+
+    def _sync_options(self, commit: str) -> SyncOptions:
+        return replace(self.options.sync, commit=commit, cancel=self._cancelled)
+
+    def _cancelled(self) -> bool:
+        return self.stop.is_set() or (self.options.leader_election and not self.leading.is_set())
+
+    def _render(self, commit: str) -> ClusterRender:
+        from specc.pipeline import render_path
+
+        with tempfile.TemporaryDirectory(prefix="specc-commit-") as tmp:
+            root = self.source.extract(commit, Path(tmp)) / self.options.fleet_path
+            _, (render,) = render_path(root, [self.options.cluster])
+        return render
+
+    def _refuse(self, commit: str, kind: str, message: str) -> str:
+        if self.refused.get(commit) != message:
+            self.refused[commit] = message
+            self.metrics.errors.labels(self.options.cluster, kind).inc()
+            self._log(logging.ERROR, "commit refused", commit=commit, reason=kind, error=message)
+            record_status(
+                self.cluster,
+                self.parent,
+                {"lastAttemptedCommit": commit, "lastResult": kind, "lastError": message[:4000]},
+            )
+        return kind
+
+    def _record(self, result: SyncResult, commit: str, seconds: float) -> None:
+        c = self.options.cluster
+        self.metrics.sync_duration.labels(c).observe(seconds)
+        for outcome, n in result.counts().items():
+            if n and outcome != "unchanged":
+                self.metrics.objects.labels(c, outcome).inc(n)
+        self.metrics.drifted.labels(c).set(len(result.plan.drifted))
+        if result.ok:
+            self.metrics.last_success.labels(c).set(time.time())
+            self.metrics.revision.labels(c).info({"revision": commit})
+        else:
+            self.metrics.errors.labels(c, "sync").inc()
+        self._log(
+            logging.INFO if result.ok else logging.ERROR,
+            "sync finished",
+            commit=commit,
+            ok=result.ok,
+            counts=result.counts(),
+            drift=[str(e.key) for e in result.plan.drifted],
+            refused=result.refused,
+            seconds=round(seconds, 3),
+        )
+
+    def step(self) -> str:
+        """Fetch, and apply a new good commit or heal drift; return what happened."""
+        if not self.last_applied:
+            self.last_applied = read_status(self.cluster, self.parent).get("lastAppliedCommit", "")
+        try:
+            head = self.source.fetch()
+        except SpeccError:
+            self.metrics.errors.labels(self.options.cluster, "fetch").inc()
+            raise
+        last = self.last_applied
+        if head != last and head not in self.refused:
+            if last and not self.source.descends(last, head) and not self.options.allow_rewind:
+                return self._refuse(
+                    head,
+                    "rewind",
+                    f"commit {head[:12]} does not descend from the applied {last[:12]} (force-push?)",
+                )
+            if self.options.verify_signatures and not self.source.verified(head):
+                return self._refuse(
+                    head, "signature", f"commit {head[:12]} has no signature the keyring trusts"
+                )
+            try:
+                render = self._render(head)
+            except FleetError as exc:
+                return self._refuse(head, "invalid", str(exc))
+            return self._apply(render, head, "applied")
+        if time.monotonic() >= self.next_resync and last:
+            if self.last_render is None:
+                self.last_render = self._render(last)
+            if self.options.self_heal:
+                return self._apply(self.last_render, last, "healed")
+            plan, _, _ = plan_cluster(self.cluster, self.last_render, self._sync_options(last))
+            self.metrics.drifted.labels(self.options.cluster).set(len(plan.drifted))
+            self.next_resync = time.monotonic() + self.options.resync
+            return "drift" if not plan.in_sync else "unchanged"
+        return "idle"
+
+    def _apply(self, render: ClusterRender, commit: str, verb: str) -> str:
+        started = time.monotonic()
+        result = sync(self.cluster, render, self._sync_options(commit))
+        self._record(result, commit, time.monotonic() - started)
+        self.next_resync = time.monotonic() + self.options.resync
+        if not result.ok:
+            reason = "; ".join(result.refused) or "; ".join(
+                f"{r.key}: {r.message}" for r in result.results if r.outcome == "failed"
+            )
+            if result.interrupted:
+                reason = reason or "interrupted"
+            record_status(
+                self.cluster,
+                self.parent,
+                {
+                    "lastAttemptedCommit": commit,
+                    "lastResult": "failed",
+                    "lastError": reason[:4000] or "failed",
+                },
+            )
+            raise SyncFailed(reason or "sync failed")
+        self.last_applied = commit
+        self.last_render = render
+        self.ready.set()
+        return verb if result.writes else "unchanged"
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _renew_loop(self) -> None:
+        period = max(self.options.lease_duration / 3, 0.2)
+        while not self.stop.is_set():
+            try:
+                held = self._elector.try_acquire_or_renew()
+            except SpeccError as exc:
+                self._log(logging.WARNING, "lease renewal failed", error=str(exc))
+                held = False
+            if held and not self.leading.is_set():
+                self._log(logging.INFO, "became leader", identity=self.options.identity)
+                self.trigger.set()
+            if not held and self.leading.is_set():
+                self._log(logging.WARNING, "lost leadership", identity=self.options.identity)
+            (self.leading.set if held else self.leading.clear)()
+            self.metrics.leader.labels(self.options.cluster).set(1 if held else 0)
+            self.stop.wait(period)
+
+    def run(self) -> None:
+        """Reconcile until ``stop`` is set; then release the lease."""
+        self.serve()
+        renewer = None
+        if self.options.leader_election:
+            renewer = threading.Thread(target=self._renew_loop, name="specc-lease", daemon=True)
+            renewer.start()
+        else:
+            self.leading.set()
+        failures = 0
+        try:
+            while not self.stop.is_set():
+                if not self.leading.is_set():
+                    self.ready.set()  # a standby replica is ready to take over
+                    self.trigger.clear()
+                    self.stop.wait(0.2)
+                    continue
+                try:
+                    outcome = self.step()
+                    failures = 0
+                    if outcome not in ("idle", "unchanged"):
+                        self._log(logging.INFO, "step", outcome=outcome)
+                except SpeccError as exc:
+                    failures += 1
+                    self._log(logging.ERROR, "step failed", error=str(exc), failures=failures)
+                if failures:
+                    delay = min(
+                        self.options.interval * 2 ** (failures - 1), self.options.max_backoff
+                    )
+                else:
+                    delay = self.options.interval * (
+                        1 + random.uniform(-self.options.jitter, self.options.jitter)
+                    )
+                delay = (
+                    min(delay, max(self.next_resync - time.monotonic(), 0.05))
+                    if not failures
+                    else delay
+                )
+                self.trigger.wait(max(delay, 0.05))
+                self.trigger.clear()
+        finally:
+            if renewer is not None:
+                self.stop.set()
+                renewer.join(timeout=5)
+                self._elector.release()
+            self.leading.clear()
+            self.shutdown_server()
+
+    # -- HTTP: metrics, health, webhook ------------------------------------------------------
+
+    def serve(self) -> int | None:
+        """Start /metrics, /healthz, /readyz and POST /hook; return the port (None if disabled)."""
+        if self.options.listen is None or self._server is not None:
+            return self._server.server_address[1] if self._server else None
+        agent = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _reply(
+                self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8"
+            ) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path == "/metrics":
+                    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+                    self._reply(200, generate_latest(agent.metrics.registry), CONTENT_TYPE_LATEST)
+                elif self.path == "/healthz":
+                    self._reply(200, b"ok\n")
+                elif self.path == "/readyz":
+                    ok = agent.ready.is_set()
+                    self._reply(200 if ok else 503, b"ok\n" if ok else b"not ready\n")
+                else:
+                    self._reply(404, b"not found\n")
+
+            def do_POST(self) -> None:
+                if self.path != "/hook":
+                    self._reply(404, b"not found\n")
+                    return
+                length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
+                body = self.rfile.read(length)
+                if not verify_signature(
+                    agent.options.webhook_secret, body, self.headers.get("X-Hub-Signature-256")
+                ):
+                    self._reply(401, b"bad signature\n")
+                    return
+                agent.trigger.set()
+                self._reply(202, b"fetch scheduled\n")
+
+        host, port = self.options.listen
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        threading.Thread(target=self._server.serve_forever, name="specc-http", daemon=True).start()
+        return int(self._server.server_address[1])
+
+    def shutdown_server(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class SyncFailed(SpeccError):
+    """A sync ran but did not converge (refused, failed objects, interrupted)."""
+
+
+def verify_signature(secret: bytes | None, body: bytes, header: str | None) -> bool:
+    """Return whether ``header`` is ``sha256=<hex HMAC of body>`` under ``secret`` (GitHub's scheme)."""
+    if not secret or not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[len("sha256=") :])
