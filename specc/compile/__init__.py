@@ -12,6 +12,7 @@ from typing import Any
 
 from specc.compile.custom import Scopes, render_custom_resource, render_manifests
 from specc.compile.meta import AppContext
+from specc.compile.monitoring import metrics_ports, operator_crds, render_monitoring_stack
 from specc.compile.service import render_service, render_stateful_service
 from specc.compile.team import render_team
 from specc.errors import CompileError, Finding, LoadError
@@ -20,14 +21,22 @@ from specc.objects import ClusterRender, DesiredObject
 from specc.placement import apply_overrides, override_chain
 from specc.spec.apps import App, CustomResource, Manifests, Service, StatefulService
 from specc.spec.fleet import Cluster
+from specc.spec.monitoring import MonitoringStack
 from specc.validate import ValidApp, ValidFleet, typed
 
 __all__ = ["compile_cluster", "compile_fleet", "effective_app", "fleet_crds"]
 
 
 def fleet_crds(fleet: ValidFleet) -> list[dict[str, Any]]:
-    """Return every CustomResourceDefinition the fleet holds: crds/ and Manifests apps."""
-    out = [d.data for d in fleet.crds if _is_crd(d.data)]
+    """Return every CustomResourceDefinition the fleet holds: crds/ and Manifests apps.
+
+    With a MonitoringStack, the prometheus-operator CRDs specc ships come first, so
+    that a fleet keeping its own copy of them is checked against its copy.
+    """
+    out: list[dict[str, Any]] = []
+    if any(isinstance(a.model, MonitoringStack) for a in fleet.apps):
+        out += operator_crds()
+    out += [d.data for d in fleet.crds if _is_crd(d.data)]
     for app in fleet.apps:
         if isinstance(app.model, Manifests):
             out += [o for o in app.model.spec.objects if _is_crd(o)]
@@ -123,6 +132,15 @@ def compile_cluster(
                 findings += exc.findings
         elif isinstance(model, CustomResource):
             objects += render_custom_resource(ctx, model.spec, source, scopes)
+        elif isinstance(model, MonitoringStack):
+            team_apps = [
+                effective_app(a, cluster)[0]
+                for a in fleet.apps_for(cluster)
+                if a.model.metadata.team == ctx.team
+            ]
+            objects += render_monitoring_stack(
+                ctx, model.spec, source, cluster.name, metrics_ports(team_apps)
+            )
         else:
             made, problems = render_manifests(ctx, model.spec, source, app.files, team, scopes)
             objects += made

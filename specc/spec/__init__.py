@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from specc.spec.apps import App, CustomResource, Manifests, Service, StatefulService
 from specc.spec.base import API_VERSION
 from specc.spec.fleet import Cluster, Environment, Fleet
+from specc.spec.monitoring import MonitoringStack
 from specc.spec.team import Team
 
 #: Every kind a fleet document may have, by its ``kind`` field.
@@ -17,10 +18,11 @@ KINDS: dict[str, type[BaseModel]] = {
     "StatefulService": StatefulService,
     "CustomResource": CustomResource,
     "Manifests": Manifests,
+    "MonitoringStack": MonitoringStack,
 }
 
 #: Kinds that may stand in apps/.
-APP_KINDS = ("Service", "StatefulService", "CustomResource", "Manifests")
+APP_KINDS = ("Service", "StatefulService", "CustomResource", "Manifests", "MonitoringStack")
 
 __all__ = [
     "API_VERSION",
@@ -32,6 +34,7 @@ __all__ = [
     "Environment",
     "Fleet",
     "Manifests",
+    "MonitoringStack",
     "Service",
     "StatefulService",
     "Team",

@@ -1,4 +1,5 @@
-"""The app kinds: ``Service``, ``StatefulService``, ``CustomResource``, ``Manifests``."""
+"""The app kinds: ``Service``, ``StatefulService``, ``CustomResource``, ``Manifests``
+(and, from :mod:`specc.spec.monitoring`, ``MonitoringStack``)."""
 
 from __future__ import annotations
 
@@ -263,4 +264,7 @@ class Manifests(_App):
     spec: ManifestsSpec
 
 
-App = Service | StatefulService | CustomResource | Manifests
+# After _App: the monitoring kind builds on it (and specc.spec imports this module first).
+from specc.spec.monitoring import MonitoringStack  # noqa: E402
+
+App = Service | StatefulService | CustomResource | Manifests | MonitoringStack
