@@ -9,6 +9,7 @@ is also where duplicate keys, alias bombs and oversized input are refused.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,17 +129,19 @@ class _Builder:
             )
         if depth > MAX_DEPTH:
             raise _Refused(self.pos(node), f"nesting deeper than {MAX_DEPTH} levels")
-        self.source.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        mark = node.start_mark
+        self.source.values[loc] = (mark.line + 1, mark.column + 1)
+        if isinstance(node, yaml.ScalarNode):  # the common case first
+            return self._scalar(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, loc, depth)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
-        assert isinstance(node, yaml.ScalarNode)
-        return self._scalar(node)
+        assert isinstance(node, yaml.SequenceNode)
+        build, depth = self.build, depth + 1
+        return [build(item, (*loc, i), depth) for i, item in enumerate(node.value)]
 
     def _mapping(self, node: yaml.MappingNode, loc: FieldPath, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        first_seen: dict[str, yaml.Node] = {}
+        keys, build, depth = self.source.keys, self.build, depth + 1
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise _Refused(self.pos(key_node), "merge keys (<<) are not supported")
@@ -146,21 +149,18 @@ class _Builder:
                 raise _Refused(self.pos(key_node), "mapping keys must be plain scalars")
             # Kubernetes keys are strings: keep what was written (`on`, `80`, `yes`).
             key = str(key_node.value)
-            if key in first_seen:
-                first = self.pos(first_seen[key])
+            path = (*loc, key)
+            if path in keys:
                 self.findings.append(
                     Finding(
                         self.pos(key_node),
-                        f"duplicate key {key!r} (first defined at line {first.line})",
+                        f"duplicate key {key!r} (first defined at line {keys[path][0]})",
                     )
                 )
                 continue
-            first_seen[key] = key_node
-            self.source.keys[(*loc, key)] = (
-                key_node.start_mark.line + 1,
-                key_node.start_mark.column + 1,
-            )
-            out[key] = self.build(value_node, (*loc, key), depth + 1)
+            mark = key_node.start_mark
+            keys[path] = (mark.line + 1, mark.column + 1)
+            out[key] = build(value_node, path, depth)
         return out
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
@@ -266,16 +266,22 @@ def parse_text(text: str, path: str) -> tuple[list[Document], list[Finding]]:
     return docs, findings
 
 
-def read_text(root: Path, file: Path) -> str:
-    """Return a fleet file's text, refusing what leaves the root, is too big or not UTF-8."""
+def read_text(root: Path, file: Path, real_root: Path | None = None) -> str:
+    """Return a fleet file's text, refusing what leaves the root, is too big or not UTF-8.
+
+    ``real_root`` is ``root.resolve()``, for callers that read many files.
+    """
     rel = relpath(root, file)
     resolved = file.resolve()
-    if not resolved.is_relative_to(root.resolve()):
+    if not resolved.is_relative_to(real_root or root.resolve()):
         raise LoadError([Finding(Position(rel), "file leaves the fleet root (symlink?)")])
     try:
-        size = resolved.stat().st_size
+        st = resolved.stat()
     except OSError as exc:
         raise LoadError([Finding(Position(rel), f"cannot read: {exc.strerror}")]) from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise LoadError([Finding(Position(rel), "not a regular file")])
+    size = st.st_size
     if size > MAX_FILE_BYTES:
         raise LoadError(
             [Finding(Position(rel), f"file is {size} bytes, over the {MAX_FILE_BYTES} limit")]
@@ -335,7 +341,7 @@ def _yaml_files(root: Path, folder: str, findings: list[Finding]) -> Iterator[Pa
                         )
                     )
         found.extend(here / f for f in filenames if f.endswith((".yaml", ".yml")))
-    yield from sorted(p for p in found if p.is_file() or p.is_symlink())
+    yield from sorted(found)  # read_text refuses what is not a regular file
 
 
 def load_fleet(root: Path) -> Fleet:
@@ -355,10 +361,11 @@ def load_fleet(root: Path) -> Fleet:
     files: list[tuple[str, Path]] = [("fleet", fleet_file)]
     for folder in ("teams", "apps", "crds"):
         files.extend((folder, p) for p in _yaml_files(root, folder, findings))
+    real_root = root.resolve()
     for group, file in files:
         rel = relpath(root, file)
         try:
-            text = read_text(root, file)
+            text = read_text(root, file, real_root)
         except LoadError as exc:
             findings.extend(exc.findings)
             continue

@@ -9,6 +9,7 @@ values under 1024 or with a fraction fall back to decimal SI.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ class Quantity:
         return canonical_string(self.value, self.format)
 
 
+# A fleet repeats the same few quantities thousands of times; exact Fraction arithmetic
+# is the slow part of validation without the cache. typed=True keeps 1, 1.0 and True apart.
+@functools.lru_cache(maxsize=4096, typed=True)
 def parse_quantity(text: str | int | float) -> Quantity:
     """Return the quantity ``text`` denotes; raise ``ValueError`` saying what is wrong."""
     if isinstance(text, bool):
@@ -95,6 +99,7 @@ def canonical_string(value: Fraction, fmt: Format) -> str:
     return f"{sign}{n}{_DECIMAL_SUFFIX[exp]}"
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
 def canonical_quantity(text: str | int | float) -> str:
     """Return the canonical string of a quantity written as ``text``."""
     return str(parse_quantity(text))

@@ -15,6 +15,13 @@ from specc.validate import ValidFleet
 FLEET = Path(__file__).resolve().parent.parent / "fleet"
 
 
+def app_count() -> int:
+    """Return the number of app documents in the example fleet (it grows with the kinds)."""
+    return sum(
+        p.read_text(encoding="utf-8").count("\nkind: ") for p in (FLEET / "apps").rglob("*.yaml")
+    )
+
+
 def copy_fleet(tmp_path: Path) -> Path:
     """Return the root of a fresh copy of fleet/ under ``tmp_path``."""
     root = tmp_path / "fleet"
