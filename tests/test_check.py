@@ -477,6 +477,19 @@ def test_custom_resource_of_an_unserved_version(etcd_crds: CrdSchemas) -> None:
     )
 
 
+def test_crd_whose_schema_does_not_compile_is_reported_on_its_objects() -> None:
+    crd = yaml.safe_load(ETCD_CRD.read_text())
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "version"
+    ]["pattern"] = "(?<"
+    [finding] = check(etcd(), crds=CrdSchemas.from_documents([crd]))
+    assert finding.message.startswith(
+        "the schema of CustomResourceDefinition/etcdclusters.etcd.database.coreos.com "
+        "does not compile: "
+    )
+    assert "\n" not in finding.message
+
+
 def test_non_crd_documents_are_ignored_by_from_documents() -> None:
     crds = CrdSchemas.from_documents([VALID["ConfigMap"], {"kind": "CustomResourceDefinition"}])
     assert crds.versions == {}
@@ -620,3 +633,31 @@ def test_checker_agrees_with_kubernetes_validate_strict(
         theirs_valid = False
     assert (ours == []) == theirs_valid
     assert (ours == []) == (typo is None)
+
+
+PROMETHEUS_CRDS = Path(__file__).resolve().parent.parent / "specc" / "data" / "crds"
+
+
+@pytest.mark.skipif(not PROMETHEUS_CRDS.is_dir(), reason="prometheus-operator CRDs not shipped")
+def test_real_prometheus_operator_crds_check_their_resources() -> None:
+    docs = [
+        d for f in sorted(PROMETHEUS_CRDS.glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())
+    ]
+    crds = CrdSchemas.from_documents(docs)
+    prometheus = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "Prometheus",
+        "metadata": {"name": "team", "namespace": "payments"},
+        "spec": {
+            "replicas": 2,
+            "retention": "15d",
+            "serviceMonitorSelector": {"matchLabels": {"team": "payments"}},
+            "resources": {"requests": {"memory": "2Gi", "cpu": "500m"}},
+        },
+    }
+    assert check(prometheus, crds=crds) == []
+    prometheus["spec"]["replica"] = 2
+    [finding] = check(prometheus, crds=crds)
+    assert finding.message == "unknown field 'replica' (did you mean 'replicas'?)"
+    # The CRDs themselves are valid built-in objects.
+    assert check(*docs, crds=crds) == []

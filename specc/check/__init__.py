@@ -154,8 +154,10 @@ def _resolve(api_version: str, kind: str, schemas: KubernetesSchemas, crds: CrdS
             )
         except ValueError as exc:
             where = f" ({crd.source})" if crd.source else ""
+            # jsonschema_rs explains over several lines; the first says what is wrong.
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return _Kind(
-                None, None, refusal=f"the schema of {crd.crd}{where} does not compile: {exc}"
+                None, None, refusal=f"the schema of {crd.crd}{where} does not compile: {reason}"
             )
     return _Kind(None, None, refusal=_unknown_kind(api_version, kind, schemas, crds))
 

@@ -178,6 +178,8 @@ def crd_json_schema(
     """
     if openapi is None:
         root: dict[str, Any] = {"type": "object"}
+    elif not isinstance(openapi, Mapping):
+        raise ValueError("openAPIV3Schema is not a mapping")
     else:
         root = _convert(openapi, structural=True)
         root["type"] = "object"
