@@ -739,6 +739,13 @@ class Cluster:
         self._validate(target, live, new)
         if live is not None and _spec_changed(live, new) and "generation" in new["metadata"]:
             new["metadata"]["generation"] = int(live["metadata"].get("generation", 1)) + 1
+        if live is not None and _same_object(live, new):
+            # Nothing changed in the object, so no manager acted: keep their timestamps.
+            before = {e.identity: e for e in ssa.decode_managed_fields(live["metadata"].get("managedFields"))}
+            managed = [
+                before[e.identity] if e.identity in before and before[e.identity].fields == e.fields else e
+                for e in managed
+            ]
         encoded = ssa.encode_managed_fields(managed)
         if encoded:
             new["metadata"]["managedFields"] = encoded
@@ -757,6 +764,7 @@ class Cluster:
                 new["metadata"].pop("resourceVersion", None)
             return Response(201 if live is None else 200, new, headers=headers)
         new["metadata"]["resourceVersion"] = str(self.store.next_revision())
+        new = _order_object(new)
         self.store.put(
             (rt.group, rt.plural), (target.namespace, target.name), new, created=live is None
         )
@@ -984,6 +992,15 @@ def _strip_meta(obj: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(meta, dict) or "managedFields" not in meta:
         return obj
     return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
+def _same_object(live: dict[str, Any], new: dict[str, Any]) -> bool:
+    volatile = ("managedFields", "resourceVersion")
+    if {k: v for k, v in live.items() if k != "metadata"} != {k: v for k, v in new.items() if k != "metadata"}:
+        return False
+    return {k: v for k, v in live["metadata"].items() if k not in volatile} == {
+        k: v for k, v in new["metadata"].items() if k not in volatile
+    }
 
 
 def _spec_changed(live: dict[str, Any], new: dict[str, Any]) -> bool:
