@@ -623,7 +623,7 @@ def diff(fleet: Path | None, base: str, head: str | None, output: str) -> None:
     from specc import diffreport
     from specc.diff import DEFAULT_PRUNE_BUDGET, DiffOptions, diff_renders
     from specc.errors import GitError
-    from specc.gitrev import RevisionRender, render_revision
+    from specc.gitrev import render_sides
 
     def fail(exc: SpeccError, side: str) -> NoReturn:
         # A git problem (unknown revision, not a repository, a base that does not
@@ -642,18 +642,10 @@ def diff(fleet: Path | None, base: str, head: str | None, output: str) -> None:
 
     root = resolve_fleet(fleet)
     try:
-        before: RevisionRender = render_revision(root, base, is_base=True)
+        before, after = render_sides(root, base, head)
     except SpeccError as exc:
-        fail(exc, "base")
-    try:
-        after: RevisionRender = render_revision(root, head)
-    except SpeccError as exc:
-        fail(exc, "head")
-    budget = DEFAULT_PRUNE_BUDGET
-    for side in (after, before):
-        if side.fleet is not None:
-            budget = side.fleet.fleet.spec.prune.budget
-            break
+        fail(exc, "base" if isinstance(exc, GitError) else "head")
+    budget = after.prune_budget or before.prune_budget or DEFAULT_PRUNE_BUDGET
     result = diff_renders(before.renders, after.renders, DiffOptions(prune_budget=budget))
     sides = (
         diffreport.Side(before.revision.rev, before.revision.commit),

@@ -12,17 +12,20 @@ a fleet repository should not mark fleet files export-ignore.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from specc.errors import FleetError, GitError
+from specc.errors import FleetError, GitError, SpeccError
 from specc.objects import ClusterRender
-from specc.validate import ValidFleet
 
 #: How the head side is named when it is the working tree.
 WORKING_TREE = "working tree"
@@ -38,11 +41,13 @@ class Revision:
 
 @dataclass
 class RevisionRender:
-    """The fleet at one revision: absent (no fleet dir there), or validated and rendered."""
+    """The fleet at one revision, rendered; ``present`` is False if it has no fleet folder."""
 
     revision: Revision
-    fleet: ValidFleet | None
     renders: list[ClusterRender] = field(default_factory=list)
+    #: ``fleet.spec.prune.budget`` at this revision (None when absent).
+    prune_budget: float | None = None
+    present: bool = True
 
 
 class RevisionError(GitError):
@@ -130,26 +135,79 @@ def fleet_at(repo: Path, revision: Revision, rel: str) -> Iterator[Path | None]:
         yield export_fleet(repo, revision.commit, rel, Path(tmp))
 
 
-def render_revision(fleet: Path, rev: str | None, *, is_base: bool = False) -> RevisionRender:
-    """Return the fleet at ``fleet`` as of ``rev`` (None: as it is in the working tree).
-
-    A fleet error at the base is wrapped in :class:`RevisionError` (exit 2: no diff can
-    be made); at the head it propagates as it is (exit 1: the change is broken).
-    """
+def render_fleet(root: Path) -> tuple[float, list[ClusterRender]]:
+    """Return the prune budget and the checked render of the fleet at ``root``."""
     from specc.pipeline import render_path
 
-    if rev is None:
-        valid, renders = render_path(fleet)
-        return RevisionRender(Revision(WORKING_TREE), valid, renders)
-    repo, rel = repository_of(fleet)
-    revision = resolve_revision(repo, rev)
+    valid, renders = render_path(root)
+    return valid.fleet.spec.prune.budget, renders
+
+
+def render_commit(repo: Path, revision: Revision, rel: str) -> RevisionRender:
+    """Return the fleet folder ``rel`` as of ``revision``; FleetError if it does not render."""
     with fleet_at(repo, revision, rel) as root:
         if root is None:
-            return RevisionRender(revision, None)
+            return RevisionRender(revision, present=False)
+        budget, renders = render_fleet(root)
+    return RevisionRender(revision, renders, budget)
+
+
+def _render_base(repo: Path, revision: Revision, rel: str) -> tuple[str, Any]:
+    # Runs in a worker process: errors come back as plain data, not pickled exceptions.
+    try:
+        return "ok", render_commit(repo, revision, rel)
+    except FleetError as exc:
+        return "fleet", exc.findings
+    except SpeccError as exc:
+        return "error", str(exc)
+
+
+def render_sides(
+    fleet: Path, base: str, head: str | None, parallel: bool = True
+) -> tuple[RevisionRender, RevisionRender]:
+    """Return the fleet rendered at ``base`` and at ``head`` (None: the working tree).
+
+    Both revisions are resolved first, so a wrong one fails before any rendering. With
+    a spare core, the base renders in a forked worker while this process renders the
+    head (about halves the time of a large fleet). A base that does not render raises
+    :class:`RevisionError`; a head that does not render raises its FleetError.
+    """
+    repo, rel = repository_of(fleet)
+    base_rev = resolve_revision(repo, base)
+    head_rev = resolve_revision(repo, head) if head is not None else None
+
+    def render_head() -> RevisionRender:
+        if head_rev is None:
+            budget, renders = render_fleet(fleet)
+            return RevisionRender(Revision(WORKING_TREE), renders, budget)
+        return render_commit(repo, head_rev, rel)
+
+    pool = _worker() if parallel else None
+    if pool is None:
+        before = _base_result(base_rev, _render_base(repo, base_rev, rel))
+        return before, render_head()
+    with pool:
+        future = pool.submit(_render_base, repo, base_rev, rel)
         try:
-            valid, renders = render_path(root)
-        except FleetError as exc:
-            if is_base:
-                raise RevisionError(revision, exc) from None
+            after = render_head()
+        except SpeccError:
+            _base_result(base_rev, future.result())  # a broken base is reported first
             raise
-    return RevisionRender(revision, valid, renders)
+        return _base_result(base_rev, future.result()), after
+
+
+def _base_result(revision: Revision, outcome: tuple[str, Any]) -> RevisionRender:
+    status, value = outcome
+    if status == "fleet":
+        raise RevisionError(revision, FleetError(value))
+    if status == "error":
+        raise GitError(value)
+    assert isinstance(value, RevisionRender)
+    return value
+
+
+def _worker() -> ProcessPoolExecutor | None:
+    """Return a one-process pool forked from this one, or None without a spare core."""
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))

@@ -442,3 +442,58 @@ def test_text_report_lists_each_cluster_and_a_summary() -> None:
     assert "  + Service/shop/w  (apps/x.yaml:1)" in lines
     assert any(line.strip().startswith("! PersistentVolumeClaim/shop/data") for line in lines)
     assert lines[-1].startswith("1 of 1 clusters change")
+
+
+# --- the field walk agrees with deepdiff -----------------------------------------
+
+
+def _mutate(value: Any, rng: Any) -> Any:
+    """Return a copy of ``value`` with one random edit somewhere inside it."""
+    if isinstance(value, dict) and value and rng.random() < 0.8:
+        key = rng.choice(sorted(value, key=str))
+        out = dict(value)
+        roll = rng.random()
+        if roll < 0.15:
+            del out[key]
+        elif roll < 0.3:
+            out[f"new{rng.randrange(9)}"] = "x"
+        else:
+            out[key] = _mutate(value[key], rng)
+        return out
+    if isinstance(value, list) and value and rng.random() < 0.8:
+        i = rng.randrange(len(value))
+        out_list = list(value)
+        roll = rng.random()
+        if roll < 0.15:
+            del out_list[i]
+        elif roll < 0.3:
+            out_list.append(copy.deepcopy(value[i]) if not isinstance(value[i], dict) else {"k": 1})
+        else:
+            out_list[i] = _mutate(value[i], rng)
+        return out_list
+    return f"changed-{rng.randrange(1000)}"
+
+
+def test_the_field_walk_finds_the_same_changes_as_deepdiff() -> None:
+    import random
+
+    from deepdiff import DeepDiff
+
+    from specc.diff import _changes, _keyed
+    from specc.pipeline import render_path
+    from tests.helpers import FLEET
+
+    _, renders = render_path(FLEET)
+    rng = random.Random(7)
+    bodies = [o.body for r in renders for o in r.objects]
+    for _ in range(300):
+        old = _keyed(rng.choice(bodies))
+        new = _keyed(_mutate(old, rng))
+        ours = [tuple(p) for p, *_ in _changes(old, new)]
+        tree = DeepDiff(old, new, view="tree")
+        theirs = [tuple(i.path(output_format="list")) for items in tree.values() for i in items]
+        # Ours stop at a changed list of scalars or a replaced subtree: prefixes of theirs.
+        for path in theirs:
+            assert any(path[: len(p)] == p for p in ours), (path, ours)
+        for p in ours:
+            assert any(path[: len(p)] == p for path in theirs), (p, theirs)
