@@ -13,3 +13,8 @@ from tests.helpers import copy_fleet
 def fleet(tmp_path: Path) -> Path:
     """A fresh copy of the example fleet that a test may edit."""
     return copy_fleet(tmp_path)
+
+
+# API server double: `apiserver` (always the double) and `kube` (the double, or the
+# cluster of $SPECC_TEST_KUBECONFIG), from specc.testing.pytest_plugin.
+from specc.testing.pytest_plugin import apiserver, kube  # noqa: E402, F401
