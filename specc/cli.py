@@ -362,6 +362,10 @@ def plan(
 @click.option(
     "--once", is_flag=True, help="Sync once and exit (what `sync` always does; the agent loops)."
 )
+@click.option("--wait", is_flag=True, help="After applying, wait until every object is healthy.")
+@click.option(
+    "--timeout", type=float, default=300.0, show_default=True, help="Seconds --wait waits."
+)
 @_OUTPUT
 def sync(
     fleet: Path | None,

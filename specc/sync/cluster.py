@@ -154,26 +154,23 @@ class Cluster:
         from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        payload = json.dumps(body, separators=(",", ":")) if body is not None else None
+        # The client serialises JSON and structured-YAML bodies itself; a str would be sent twice-encoded.
+        payload = body
         delay = self.options.backoff
         what = what or f"{method} {path}"
         for attempt in range(self.options.retries + 1):
             self.stats.count(verb)
             wait: float | None = None
             try:
-                resp = self.api.call_api(
-                    path,
-                    method,
-                    query_params=query or [],
-                    header_params=dict(headers),
-                    body=payload,
-                    auth_settings=["BearerToken"],
-                    _preload_content=False,
-                    _return_http_data_only=True,
-                    _request_timeout=self.options.timeout,
-                )
-                data = resp.data
-                return json.loads(data) if data else {}
+                status, data, resp_headers = self._send(method, path, query or [], headers, payload)
+                if 200 <= status < 300:
+                    return json.loads(data) if data else {}
+                parsed = _parse_status(data)
+                if status not in RETRYABLE or attempt == self.options.retries:
+                    raise ApiError(status, parsed, what)
+                wait = _retry_after(resp_headers)
+            except ApiError:
+                raise
             except ApiException as exc:
                 status = int(exc.status or 0)
                 parsed = _parse_status(exc.body)
@@ -194,6 +191,48 @@ class Cluster:
             self._sleep(min(pause, self.options.max_backoff))
             delay = min(delay * 2, self.options.max_backoff)
         raise ClusterError(f"{what}: gave up after {self.options.retries} retries")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        headers: dict[str, str],
+        payload: str | None,
+    ) -> tuple[int, bytes, Any]:
+        """Send one request; return status, raw body and headers without raising on status."""
+        from kubernetes.client.exceptions import ApiException
+
+        api = self.api
+        if hasattr(api, "param_serialize"):  # kubernetes >= 35 (new generator)
+            m, url, hdrs, body, _ = api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=query,
+                header_params=headers,
+                body=payload,
+                auth_settings=["BearerToken"],
+            )
+            resp = api.call_api(
+                m, url, header_params=hdrs, body=body, _request_timeout=self.options.timeout
+            )
+            return int(resp.status), resp.read() or b"", resp.headers
+        try:
+            resp = api.call_api(
+                path,
+                method,
+                query_params=query,
+                header_params=headers,
+                body=payload,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=self.options.timeout,
+            )
+        except ApiException as exc:
+            raw = exc.body.encode() if isinstance(exc.body, str) else (exc.body or b"")
+            return int(exc.status or 0), raw, exc.headers
+        return int(resp.status), resp.data or b"", resp.headers
 
     # -- discovery ------------------------------------------------------------------
 
