@@ -121,11 +121,10 @@ def _label_names(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-def _templates(value: dict[str, str]) -> dict[str, str]:
-    for key, text in value.items():
-        if text.count("{{") != text.count("}}"):
-            raise ValueError(f"annotation {key!r}: unbalanced '{{{{' and '}}}}' in its template")
-    return value
+def _template(text: str) -> str:
+    if text.count("{{") != text.count("}}"):
+        raise ValueError("unbalanced '{{' and '}}' in this template")
+    return text
 
 
 def _metric_name(value: str) -> str:
@@ -143,7 +142,7 @@ def _secret_key(value: str) -> str:
 Duration = Annotated[str, AfterValidator(prometheus_duration)]
 PromQL = Annotated[str, AfterValidator(promql_expression)]
 PromLabels = Annotated[dict[str, str], AfterValidator(_label_names)]
-Annotations = Annotated[dict[str, str], AfterValidator(_templates)]
+Annotations = dict[str, Annotated[str, AfterValidator(_template)]]
 MetricName = Annotated[str, AfterValidator(_metric_name)]
 SecretKey = Annotated[str, AfterValidator(_secret_key)]
 
