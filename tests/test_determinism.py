@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from specc.pipeline import compile_checked, validate_path
-from specc.write import write_render
+from specc.write import to_yaml, write_render
 from tests.render_helpers import EXAMPLE_FLEET
 
 CLUSTERS = [("dev", "dev"), ("stg", "staging"), ("prod-a", "prod"), ("prod-b", "prod")]
@@ -216,3 +216,45 @@ def test_example_fleet_renders_byte_identically_in_processes_with_different_hash
         )
     assert trees[0] == trees[1]
     assert len(trees[0]) > 100
+
+
+yaml_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63),
+    st.floats(allow_nan=False),
+    st.text(),
+    st.sampled_from(
+        [
+            *("y", "n", "on", "1e3", "0x1f", "1:20", "2001-12-14", "~", "a: b", "a #b", "- x"),
+            *("a\n", "a\n\n", " a\nb", "a \nb", "x\n\ty", "\u2028", "\x7f", "😀", ".5", "=", "<<"),
+        ]
+    ),
+)
+yaml_values = st.recursive(
+    yaml_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.text(), yaml_values, max_size=5))
+def test_written_yaml_reads_back_as_the_same_object(value: dict[str, Any]) -> None:
+    assert yaml.safe_load(to_yaml(value)) == value
+
+
+def test_strings_other_yaml_readers_take_for_numbers_or_booleans_are_quoted() -> None:
+    # go-yaml (kubectl) reads y/n as booleans and 1e3 as a number; PyYAML does not.
+    text = to_yaml({"a": "y", "b": "1e3", "c": "1", "d": "on", "e": "text", "f": "ghcr.io/x:1.2"})
+    assert text == "a: 'y'\nb: '1e3'\nc: '1'\nd: 'on'\ne: text\nf: ghcr.io/x:1.2\n"
+
+
+def test_multi_line_strings_are_written_as_literal_blocks() -> None:
+    text = to_yaml({"data": {"a.conf": "x {\n  y;\n}\n", "b": "no newline\nat end"}})
+    assert (
+        text
+        == "data:\n  a.conf: |\n    x {\n      y;\n    }\n  b: |-\n    no newline\n    at end\n"
+    )
