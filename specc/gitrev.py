@@ -182,6 +182,11 @@ def render_sides(
             return RevisionRender(Revision(WORKING_TREE), renders, budget)
         return render_commit(repo, head_rev, rel)
 
+    # Import the stages before forking so that the worker inherits them warm.
+    import specc.check
+    import specc.compile
+    import specc.pipeline  # noqa: F401
+
     pool = _worker() if parallel else None
     if pool is None:
         before = _base_result(base_rev, _render_base(repo, base_rev, rel))
