@@ -384,6 +384,13 @@ class Cluster:
     def _parse_body(self, request: Request, yaml_ok: bool) -> Any:
         if not request.body:
             raise st.bad_request("the body of the request was empty")
+        if "protobuf" in request.content_type:
+            raise st.ApiError(
+                415,
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"application/json, application/yaml ({request.content_type})",
+                "UnsupportedMediaType",
+            )
         try:
             if yaml_ok:
                 return yaml.load(request.body, Loader=_Loader)

@@ -55,6 +55,10 @@ class Router:
                 return self._api(request, parts)
             if parts == ["version"]:
                 return Response(200, discovery.version_info(self.cluster.version)), "get", "version", "", ""
+            if parts == ["openapi", "v2"]:
+                body = discovery.openapi_v2_protobuf(self.cluster.resource_types(), self.cluster.version)
+                kind = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+                return Response(200, None, kind, raw=body), "get", "openapi", "", ""
             if parts[:2] == ["openapi", "v3"]:
                 return self._openapi(parts[2:]), "get", "openapi", "", ""
             if parts in (["healthz"], ["readyz"], ["livez"]):
@@ -418,7 +422,7 @@ class ApiServer:
         self._httpd = httpd
         self.port = httpd.server_address[1]
         self.router.address = f"{self.host}:{self.port}"
-        self._thread = threading.Thread(target=httpd.serve_forever, name="specc-apiserver", daemon=True)
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="specc-apiserver", daemon=True)
         self._thread.start()
         if self._kubeconfig_path is None:
             handle, name = tempfile.mkstemp(prefix="specc-kubeconfig-", suffix=".yaml")

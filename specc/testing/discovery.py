@@ -272,3 +272,48 @@ def openapi_root(resources: list[ResourceType]) -> tuple[dict[str, Any], dict[st
         for key, body in sorted(documents.items())
     }
     return {"paths": paths}, documents
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes | str) -> bytes:
+    data = payload.encode() if isinstance(payload, str) else payload
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def openapi_v2_protobuf(resources: list[ResourceType], version: str) -> bytes:
+    """Return a minimal OpenAPI v2 document in gnostic protobuf form (``/openapi/v2``).
+
+    kubectl up to 1.27 reads only this form to learn whether PATCH supports
+    ``fieldValidation`` and ``dryRun`` for a kind (its QueryParamVerifier), so each
+    resource gets a path whose ``patch`` operation names those query parameters and
+    carries ``x-kubernetes-group-version-kind``.
+    """
+    # Field numbers from github.com/google/gnostic-models openapiv2/OpenAPIv2.proto.
+    paths = b""
+    for rt in sorted(resources, key=lambda r: (r.group, r.version, r.plural)):
+        prefix = f"/apis/{rt.group}/{rt.version}" if rt.group else f"/api/{rt.version}"
+        scope = f"{prefix}/namespaces/{{namespace}}" if rt.namespaced else prefix
+        parameters = b""
+        for name in _PATCH_PARAMS:
+            query = _field(2, "query") + _field(4, name) + _field(6, "string")
+            non_body = _field(3, query)  # NonBodyParameter.query_parameter_sub_schema
+            parameter = _field(2, non_body)  # Parameter.non_body_parameter
+            parameters += _field(8, _field(1, parameter))  # Operation.parameters[].parameter
+        gvk_yaml = f"group: {json.dumps(rt.group)}\nkind: {rt.kind}\nversion: {rt.version}\n"
+        extension = _field(1, "x-kubernetes-group-version-kind") + _field(2, _field(2, gvk_yaml))
+        operation = _field(5, f"patch{rt.kind}") + parameters + _field(13, extension)
+        path_item = _field(8, operation)  # PathItem.patch
+        paths += _field(2, _field(1, f"{scope}/{rt.plural}/{{name}}") + _field(2, path_item))
+    info = _field(1, "Kubernetes") + _field(2, version)
+    return _field(1, "2.0") + _field(2, info) + _field(10, paths)
