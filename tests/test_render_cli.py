@@ -347,3 +347,17 @@ def test_the_console_command_renders_and_exits_0_then_1_on_a_broken_fleet(tmp_pa
     assert bad.returncode == 1
     assert "apps/storefront/web.yaml:" in bad.stderr
     assert bad.stdout == ""
+
+
+def test_render_does_not_import_the_kubernetes_client() -> None:
+    # Start-up cost matters: `specc render` of a small fleet must beat kustomize.
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from specc.cli import cli\n"
+        f"r = CliRunner().invoke(cli, ['render', {str(EXAMPLE_FLEET)!r}, '-o', 'json'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in ('kubernetes', 'deepdiff', 'jsonschema') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout == "[]\n"
