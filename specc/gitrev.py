@@ -212,7 +212,14 @@ def _base_result(revision: Revision, outcome: tuple[str, Any]) -> RevisionRender
 
 
 def _worker() -> ProcessPoolExecutor | None:
-    """Return a one-process pool forked from this one, or None without a spare core."""
-    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    """Return a one-process pool forked from this one, or None without a spare core.
+
+    A busy machine (load average above CPUs - 1) has no spare core: a worker there only
+    adds the cost of sending the base render back.
+    """
+    cpus = os.cpu_count() or 1
+    if cpus < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    if os.getloadavg()[0] > cpus - 1:
         return None
     return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))

@@ -344,3 +344,50 @@ def test_markdown_of_a_typical_pull_request_matches_the_golden_file(repo: Path) 
         "markdown differs from tests/golden/diff_pr.md; if intended, regenerate with "
         "SPECC_UPDATE_GOLDEN=1 pytest tests/test_diff_git.py"
     )
+
+
+# --- the base rendered in a worker process ---------------------------------------
+
+
+def test_a_base_rendered_in_a_worker_equals_one_rendered_in_process(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from specc import gitrev
+
+    edit(repo / "fleet", "apps/payments/ledger-db.yaml", "members: 3", "members: 5")
+    commit(repo, "scale")
+    monkeypatch.setattr(gitrev.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(gitrev.os, "cpu_count", lambda: 2)
+    assert gitrev._worker() is not None
+    worker = gitrev.render_sides(repo / "fleet", "HEAD~1", "HEAD", parallel=True)
+    alone = gitrev.render_sides(repo / "fleet", "HEAD~1", "HEAD", parallel=False)
+    for a, b in zip(worker, alone, strict=True):
+        assert a.revision == b.revision
+        assert [(r.cluster, [o.body for o in r.objects]) for r in a.renders] == [
+            (r.cluster, [o.body for o in r.objects]) for r in b.renders
+        ]
+
+
+def test_a_broken_base_in_a_worker_is_reported_as_a_revision_error(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from specc import gitrev
+
+    edit(repo / "fleet", "apps/storefront/catalog.yaml", "replicas: 2", "replicas: -2")
+    commit(repo, "broken")
+    edit(repo / "fleet", "apps/storefront/catalog.yaml", "replicas: -2", "replicas: 2")
+    commit(repo, "fixed")
+    monkeypatch.setattr(gitrev.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(gitrev.os, "cpu_count", lambda: 2)
+    with pytest.raises(gitrev.RevisionError) as info:
+        gitrev.render_sides(repo / "fleet", "HEAD~1", "HEAD", parallel=True)
+    assert info.value.exit_code == 2
+    assert any("catalog.yaml" in str(f) for f in info.value.error.findings)
+
+
+def test_a_busy_machine_renders_both_sides_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specc import gitrev
+
+    monkeypatch.setattr(gitrev.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(gitrev.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    assert gitrev._worker() is None
