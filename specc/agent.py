@@ -203,7 +203,8 @@ class Agent:
         self.last_applied = commit
         self.last_render = render
         self.ready.set()
-        return verb if result.writes else "unchanged"
+        # A new commit is "applied" even when it changes nothing on this cluster.
+        return verb if result.writes or verb == "applied" else "unchanged"
 
     # -- the loop ------------------------------------------------------------------------
 

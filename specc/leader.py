@@ -89,13 +89,7 @@ class LeaderElector:
         try:
             current = self._get()
             if current is None:
-                self.cluster.request(
-                    "create",
-                    "POST",
-                    self.path,
-                    body=self._body(None, me, True),
-                    what="create lease",
-                )
+                self._create(self._body(None, me, True))
                 return True
             spec = current.get("spec") or {}
             holder = spec.get("holderIdentity") or ""
@@ -112,6 +106,21 @@ class LeaderElector:
             if exc.status in (409, 422):
                 return False  # lost a race with another candidate
             raise
+
+    def _create(self, body: dict[str, Any]) -> None:
+        try:
+            self.cluster.request("create", "POST", self.path, body=body, what="create lease")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            # First agent on a fresh cluster: the lease's namespace does not exist yet.
+            namespace = {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": self.options.namespace},
+            }
+            self.cluster.apply(namespace, force=True)
+            self.cluster.request("create", "POST", self.path, body=body, what="create lease")
 
     def _put(self, body: dict[str, Any]) -> None:
         self.cluster.request(

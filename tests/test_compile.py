@@ -152,7 +152,7 @@ def test_service_ports_carry_protocol_tcp_and_target_the_container_port_by_name(
         {"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http"},
         {"name": "metrics", "port": 9090, "protocol": "TCP", "targetPort": "metrics"},
     ]
-    assert "type" not in svc  # ClusterIP is the default and is left to the server
+    assert svc["type"] == "ClusterIP"  # owned, so a hand-made NodePort shows as drift
     container = body(render, "Deployment", "web")["spec"]["template"]["spec"]["containers"][0]
     # targetPort given → the container listens there; not given → on the service port.
     assert container["ports"] == [

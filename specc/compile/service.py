@@ -79,7 +79,9 @@ def render_service(
     out.append(make(ctx, "apps/v1", "Deployment", ctx.name, pos(source), {"spec": deploy_spec}))
 
     if spec.ports:
-        svc: dict[str, Any] = {"type": spec.expose.type} if spec.expose.type != "ClusterIP" else {}
+        # The type is set even when it is the default: exposure is specc's to own, so a
+        # Service switched to NodePort by hand shows as drift and is healed.
+        svc: dict[str, Any] = {"type": spec.expose.type}
         svc.update({"selector": ctx.selector, "ports": service_ports(spec)})
         out.append(make(ctx, "v1", "Service", ctx.name, pos(source, "ports"), {"spec": svc}))
 
