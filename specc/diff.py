@@ -112,8 +112,9 @@ class ObjectEntry:
         return str(self.key)
 
     @classmethod
-    def of(cls, obj: DesiredObject) -> ObjectEntry:
-        return cls(obj.key, obj.api_version, f"{obj.source.path}:{obj.source.line}", obj.origin)
+    def of(cls, obj: DesiredObject, key: ObjectKey | None = None) -> ObjectEntry:
+        source = f"{obj.source.path}:{obj.source.line}"
+        return cls(key or obj.key, obj.api_version, source, obj.origin)
 
 
 @dataclass(frozen=True)
@@ -230,20 +231,24 @@ def diff_cluster(
     pairs = _replacements(removed_objs, added_objs)
     replaced = {id(old) for old, _ in pairs} | {id(new) for _, new in pairs}
 
-    for key in sorted(before.keys() & after.keys()):
-        old, new = before[key], after[key]
+    # Renders are sorted already; only what is listed gets sorted below (cheaper).
+    for key, new in after.items():
+        old = before.get(key)
+        if old is None:
+            continue
         if old.body == new.body:
             result.unchanged += 1
-            continue
-        if _without_source(old.body) == _without_source(new.body):
-            result.source_moved.append(ObjectEntry.of(new))
-            continue
-        result.changed.append(ObjectChange(ObjectEntry.of(new), field_changes(old.body, new.body)))
+        elif _without_source(old.body) == _without_source(new.body):
+            result.source_moved.append(ObjectEntry.of(new, key))
+        else:
+            entry = ObjectEntry.of(new, key)
+            result.changed.append(ObjectChange(entry, field_changes(old.body, new.body)))
     for old, new in pairs:
         # The new name is in the header ("replaces"); its field change would repeat it.
         fields = tuple(f for f in field_changes(old.body, new.body) if f.path != "metadata.name")
         result.changed.append(ObjectChange(ObjectEntry.of(new), fields, replaces=old.key))
     result.changed.sort(key=lambda c: c.key)
+    result.source_moved.sort(key=lambda e: e.key)
     result.added = [ObjectEntry.of(o) for o in added_objs if id(o) not in replaced]
     result.removed = [ObjectEntry.of(o) for o in removed_objs if id(o) not in replaced]
 
