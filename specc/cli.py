@@ -440,9 +440,17 @@ def _connect(kubeconfig: str | None, context: str | None, concurrency: int = 8) 
 
 
 @cli.command()
-@click.option("--repo", required=True, help="Repository URL or local path to follow.")
+@click.option(
+    "--repo", required=True, envvar="SPECC_REPO", help="Repository URL or local path to follow."
+)
 @click.option("--branch", default="main", show_default=True)
-@click.option("--cluster", "cluster_name", required=True, help="Cluster name from fleet.yaml.")
+@click.option(
+    "--cluster",
+    "cluster_name",
+    required=True,
+    envvar="SPECC_CLUSTER",
+    help="Cluster name from fleet.yaml.",
+)
 @click.option(
     "--fleet-path", default="fleet", show_default=True, help="The fleet's folder in the repository."
 )
@@ -573,6 +581,23 @@ def status(cluster_name: str, kubeconfig: str | None, context: str | None, outpu
         for key in sorted(data):
             click.echo(f"{key}: {data[key]}")
     sys.exit(0 if data.get("lastResult") in (None, "applied") and data else 1)
+
+
+@cli.command()
+@_fleet_arg
+@click.option("--name", default="specc-agent", show_default=True, help="Name of the ClusterRole.")
+def rbac(fleet: Path | None, name: str) -> None:
+    """Print the least-privilege ClusterRole the agent needs to sync every cluster of FLEET."""
+    from specc.compile import fleet_crds
+    from specc.pipeline import render_path
+    from specc.rbac import agent_cluster_role
+    from specc.write import to_yaml
+
+    try:
+        valid, renders = render_path(resolve_fleet(fleet))
+    except SpeccError as exc:
+        _exit(exc)
+    click.echo(to_yaml(agent_cluster_role(renders, fleet_crds(valid), name)), nl=False)
 
 
 @cli.command()

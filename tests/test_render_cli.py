@@ -131,6 +131,8 @@ def test_an_emptied_namespace_folder_and_a_removed_cluster_are_removed(work: Pat
     start = text.index("    - name: staging\n      environment: staging")
     end = text.index("    - name: prod-eu")
     fleet_yaml.write_text(text[:start] + text[end:])
+    agent = work / "fleet/apps/platform/specc-agent.yaml"
+    agent.write_text(agent.read_text().replace("    staging:\n      env: {SPECC_CLUSTER: staging}\n", ""))
     result = run("render", "fleet", "--out", "out")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (work / "out").iterdir()) == ["dev", "prod-eu"]
@@ -180,7 +182,7 @@ def test_output_json_prints_a_kubernetes_list(work: Path) -> None:
     doc = json.loads(result.stdout)
     assert (doc["apiVersion"], doc["kind"]) == ("v1", "List")
     assert len(doc["items"]) == object_counts(work / "fleet")["dev"]
-    web = next(i for i in doc["items"] if i["kind"] == "Deployment")
+    web = next(i for i in doc["items"] if i["kind"] == "Deployment" and i["metadata"]["name"] == "web")
     assert web["metadata"]["annotations"]["specc.dev/source"] == "apps/storefront/web.yaml:2"
 
 
