@@ -251,6 +251,8 @@ class Router:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Small responses on keep-alive connections otherwise wait for delayed ACKs (~40 ms).
+    disable_nagle_algorithm = True
     server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -317,8 +319,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for key, value in response.headers.items():
             self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        # One write for headers and body: fewer packets on the keep-alive connection.
+        self._headers_buffer.append(b"\r\n" + payload)
+        self.flush_headers()
 
     def _watch(self, rt: ResourceType, namespace: str | None, request: Request) -> None:
         from specc.testing.selectors import parse_field_selector, parse_label_selector

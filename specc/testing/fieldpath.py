@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 FieldSet = dict[str, Any]
@@ -164,7 +165,15 @@ def field_element(name: str) -> str:
 
 def key_element(key: dict[str, Any]) -> str:
     """Return the path element of an associative-list item identified by ``key``."""
-    return "k:" + json.dumps(dict(sorted(key.items())), separators=(",", ":"), ensure_ascii=False)
+    try:
+        return _key_element(tuple(sorted(key.items())))
+    except TypeError:  # unhashable key values (objects as keys are legal, if rare)
+        return "k:" + json.dumps(dict(sorted(key.items())), separators=(",", ":"), ensure_ascii=False)
+
+
+@lru_cache(maxsize=65536)
+def _key_element(items: tuple[tuple[str, Any], ...]) -> str:
+    return "k:" + json.dumps(dict(items), separators=(",", ":"), ensure_ascii=False)
 
 
 def value_element(value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 _BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
 _DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
@@ -92,6 +93,7 @@ def format_quantity(value: Fraction, fmt: str) -> str:
     return f"{mantissa}{_DECIMAL_BY_EXP[exponent]}"
 
 
+@lru_cache(maxsize=4096)
 def canonical_quantity(raw: str | int | float) -> str:
     """Return the canonical form of a quantity given as text or a JSON number."""
     if isinstance(raw, bool):

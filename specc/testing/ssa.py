@@ -529,7 +529,9 @@ def apply(
     new_set.pop(MEMBER, None)
     previous = next((e for e in entries if e.identity == applier.identity), None)
     others = [e for e in entries if e.identity != applier.identity]
-    if previous is not None and previous.fields:
+    # Only what the applier owned before and no longer sets can be pruned; an unchanged
+    # config (the common case) skips the whole computation.
+    if previous is not None and fp.difference(previous.fields, new_set):
         managed_all = new_set
         for entry in others:
             managed_all = fp.union(managed_all, entry.fields)
