@@ -20,7 +20,11 @@ def deployment(namespace: str, index: int) -> dict[str, object]:
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name, "shard": str(index % 10)}},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app": name, "shard": str(index % 10)},
+        },
         "spec": {
             "replicas": 2,
             "selector": {"matchLabels": {"app": name}},
@@ -90,7 +94,9 @@ def main() -> None:
         typed = apps.list_namespaced_deployment(namespace)
         listed_typed = time.perf_counter() - started
         started = time.perf_counter()
-        shard = apps.list_namespaced_deployment(namespace, label_selector="shard=3", _preload_content=False)
+        shard = apps.list_namespaced_deployment(
+            namespace, label_selector="shard=3", _preload_content=False
+        )
         selected = len(json.loads(shard.data)["items"])
         listed_selected = time.perf_counter() - started
         n = args.objects
@@ -98,7 +104,9 @@ def main() -> None:
         print(f"{n} applies (unchanged):       {unchanged:7.2f} s  ({n / unchanged:7.0f}/s)")
         print(f"{n} applies (unchanged, raw): {raw:7.2f} s  ({n / raw:7.0f}/s)  (no typed models)")
         print(f"LIST of {len(items)} (raw JSON):     {listed:7.2f} s")
-        print(f"LIST of {len(typed.items)} (typed models):  {listed_typed:7.2f} s  (client-side model building)")
+        print(
+            f"LIST of {len(typed.items)} (typed models):  {listed_typed:7.2f} s  (client-side model building)"
+        )
         print(f"LIST shard=3 ({selected} items):      {listed_selected:7.2f} s")
         print(f"requests counted: {sum(server.counters.values())}")
 

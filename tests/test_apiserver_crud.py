@@ -41,7 +41,9 @@ def test_create_get_update_delete_roundtrip(kube: KubeTarget, core: client.CoreV
     assert missing.value.status == 404
 
 
-def test_create_of_an_existing_object_is_409_already_exists(kube: KubeTarget, core: client.CoreV1Api) -> None:
+def test_create_of_an_existing_object_is_409_already_exists(
+    kube: KubeTarget, core: client.CoreV1Api
+) -> None:
     core.create_namespaced_config_map(kube.namespace, _cm("a"))
     with pytest.raises(ApiException) as exists:
         core.create_namespaced_config_map(kube.namespace, _cm("a"))
@@ -55,7 +57,9 @@ def test_deleting_an_absent_object_is_404(kube: KubeTarget) -> None:
         resource.delete(name="absent", namespace=kube.namespace)
 
 
-def test_label_selectors_equality_set_and_existence(kube: KubeTarget, core: client.CoreV1Api) -> None:
+def test_label_selectors_equality_set_and_existence(
+    kube: KubeTarget, core: client.CoreV1Api
+) -> None:
     core.create_namespaced_config_map(kube.namespace, _cm("a", {"tier": "web", "env": "prod"}))
     core.create_namespaced_config_map(kube.namespace, _cm("b", {"tier": "db", "env": "prod"}))
     core.create_namespaced_config_map(kube.namespace, _cm("c", {"tier": "web"}))
@@ -92,7 +96,9 @@ def test_list_pages_with_limit_and_continue(kube: KubeTarget, core: client.CoreV
     token = None
     pages = 0
     while True:
-        page = core.list_namespaced_config_map(kube.namespace, label_selector="paged=yes", limit=2, _continue=token)
+        page = core.list_namespaced_config_map(
+            kube.namespace, label_selector="paged=yes", limit=2, _continue=token
+        )
         seen.extend(i.metadata.name for i in page.items)
         pages += 1
         token = page.metadata._continue
@@ -111,11 +117,16 @@ def test_namespaced_write_into_missing_namespace_is_404(core: client.CoreV1Api) 
 def test_invalid_name_is_422_invalid(kube: KubeTarget) -> None:
     resource = kube.dynamic_client().resources.get(api_version="v1", kind="ConfigMap")
     with pytest.raises(UnprocessibleEntityError) as invalid:
-        resource.create(body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name"}}, namespace=kube.namespace)
+        resource.create(
+            body={"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name"}},
+            namespace=kube.namespace,
+        )
     assert "RFC 1123" in str(invalid.value.body)
 
 
-def test_background_deletion_removes_dependents_and_orphan_keeps_them(kube: KubeTarget, core: client.CoreV1Api) -> None:
+def test_background_deletion_removes_dependents_and_orphan_keeps_them(
+    kube: KubeTarget, core: client.CoreV1Api
+) -> None:
     owner = core.create_namespaced_config_map(kube.namespace, _cm("owner"))
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
     dependent = _cm("dependent")
@@ -155,7 +166,12 @@ def test_strategic_merge_patch_merges_containers_by_name(kube: KubeTarget) -> No
             "selector": {"matchLabels": {"app": "web"}},
             "template": {
                 "metadata": {"labels": {"app": "web"}},
-                "spec": {"containers": [{"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1"}]},
+                "spec": {
+                    "containers": [
+                        {"name": "app", "image": "a:1"},
+                        {"name": "side", "image": "s:1"},
+                    ]
+                },
             },
         },
     }
@@ -195,7 +211,13 @@ def _crd(plural: str, kind: str, scope: str) -> dict[str, Any]:
                                             "type": "array",
                                             "x-kubernetes-list-type": "map",
                                             "x-kubernetes-list-map-keys": ["name"],
-                                            "items": {"type": "object", "properties": {"name": {"type": "string"}, "role": {"type": "string"}}},
+                                            "items": {
+                                                "type": "object",
+                                                "properties": {
+                                                    "name": {"type": "string"},
+                                                    "role": {"type": "string"},
+                                                },
+                                            },
                                         },
                                     },
                                 }
@@ -220,12 +242,19 @@ def _established(kube: KubeTarget, name: str) -> None:
     raise AssertionError(f"{name} never became Established")
 
 
-@pytest.mark.parametrize(("scope", "plural", "kind"), [("Namespaced", "shards", "Shard"), ("Cluster", "regions", "Region")])
-def test_crd_is_established_then_serves_its_resource(kube: KubeTarget, scope: str, plural: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("scope", "plural", "kind"),
+    [("Namespaced", "shards", "Shard"), ("Cluster", "regions", "Region")],
+)
+def test_crd_is_established_then_serves_its_resource(
+    kube: KubeTarget, scope: str, plural: str, kind: str
+) -> None:
     suffix = uuid.uuid4().hex[:5]
     plural, kind = f"{plural}{suffix}", f"{kind}{suffix}"
     dynamic = kube.dynamic_client()
-    crds = dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    crds = dynamic.resources.get(
+        api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
+    )
     crds.server_side_apply(body=_crd(plural, kind, scope), field_manager="specc")
     try:
         _established(kube, f"{plural}.{CRD_GROUP}")

@@ -30,7 +30,9 @@ def _cm(name: str) -> dict[str, object]:
 
 
 def test_injected_429_carries_retry_after_and_a_status_body(apiserver: ApiServer) -> None:
-    rule = apiserver.faults.add("/api/v1/namespaces/default/configmaps", "POST", status=429, retry_after=7)
+    rule = apiserver.faults.add(
+        "/api/v1/namespaces/default/configmaps", "POST", status=429, retry_after=7
+    )
     core = _core(apiserver)
     with pytest.raises(ApiException) as throttled:
         core.create_namespaced_config_map("default", _cm("a"))
@@ -43,7 +45,9 @@ def test_injected_429_carries_retry_after_and_a_status_body(apiserver: ApiServer
 
 
 @pytest.mark.parametrize("code", [500, 503, 504])
-def test_injected_server_errors_fire_a_limited_number_of_times(apiserver: ApiServer, code: int) -> None:
+def test_injected_server_errors_fire_a_limited_number_of_times(
+    apiserver: ApiServer, code: int
+) -> None:
     apiserver.faults.add("/api/v1/namespaces/*/configmaps*", status=code, times=2)
     core = _core(apiserver)
     for _ in range(2):
@@ -101,8 +105,12 @@ def test_request_log_and_counters_by_verb_and_resource(apiserver: ApiServer) -> 
     core.read_namespaced_config_map("a", "default")
     core.list_namespaced_config_map("default")
     core.patch_namespaced_config_map(
-        "a", "default", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "w"}},
-        field_manager="specc", force=True, _content_type="application/apply-patch+yaml",
+        "a",
+        "default",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "w"}},
+        field_manager="specc",
+        force=True,
+        _content_type="application/apply-patch+yaml",
     )
     core.delete_namespaced_config_map("a", "default")
     assert apiserver.counters == {
@@ -126,7 +134,10 @@ def test_reset_forgets_objects_faults_and_log(apiserver: ApiServer) -> None:
     assert core.list_namespaced_config_map("default").items == []
     assert apiserver.faults.rules == []
     assert [n.metadata.name for n in core.list_namespace().items] == [
-        "default", "kube-node-lease", "kube-public", "kube-system",
+        "default",
+        "kube-node-lease",
+        "kube-public",
+        "kube-system",
     ]
 
 
@@ -157,7 +168,12 @@ def test_watch_streams_changes_after_a_resource_version(apiserver: ApiServer) ->
 def test_fault_rules_parse_from_cli_text() -> None:
     rule = FaultRule.parse("PATCH /apis/apps/*:code=503,rate=0.2,latency=0.1,times=3")
     assert (rule.method, rule.path, rule.status, rule.rate, rule.latency, rule.times) == (
-        "PATCH", "/apis/apps/*", 503, 0.2, 0.1, 3,
+        "PATCH",
+        "/apis/apps/*",
+        503,
+        0.2,
+        0.1,
+        3,
     )
     assert FaultRule.parse("/version:drop").drop
 
@@ -165,8 +181,19 @@ def test_fault_rules_parse_from_cli_text() -> None:
 def test_cli_prints_its_url_writes_a_kubeconfig_and_injects_faults(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
-        [sys.executable, "-m", "specc.testing.apiserver", "--port", "0", "--kubeconfig", str(kubeconfig),
-         "--version", "v1.30.2", "--fault", "GET /healthz:code=503"],
+        [
+            sys.executable,
+            "-m",
+            "specc.testing.apiserver",
+            "--port",
+            "0",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--version",
+            "v1.30.2",
+            "--fault",
+            "GET /healthz:code=503",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

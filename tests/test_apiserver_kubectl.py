@@ -154,8 +154,8 @@ def test_server_side_diff_shows_only_real_changes(kubectl: Kubectl) -> None:
     assert same.returncode == 0, same.stdout + same.stderr
     changed = kubectl.run("diff", "--server-side", "-f", kubectl.manifest("debug"))
     assert changed.returncode == 1, changed.stderr
-    assert '+  level: debug' in changed.stdout
-    assert '-  level: info' in changed.stdout
+    assert "+  level: debug" in changed.stdout
+    assert "-  level: info" in changed.stdout
 
 
 def test_patch_merge_records_an_update_manager(kubectl: Kubectl) -> None:
@@ -183,7 +183,9 @@ def test_kubectl_1_27_drives_the_double_reporting_v1_27(kubectl_127: Kubectl) ->
     assert "v1.27" in kubectl_127.ok("version", "-o", "json")
     out = kubectl_127.ok("apply", "--server-side", "-f", kubectl_127.manifest("info"))
     assert "configmap/demo serverside-applied" in out
-    dry = kubectl_127.ok("apply", "--server-side", "--dry-run=server", "-f", kubectl_127.manifest("debug"))
+    dry = kubectl_127.ok(
+        "apply", "--server-side", "--dry-run=server", "-f", kubectl_127.manifest("debug")
+    )
     assert "server dry run" in dry
     assert kubectl_127.ok("get", "cm", "-l", "app=demo", "-o", "name").split() == ["configmap/demo"]
     kubectl_127.ok("delete", "cm", "-l", "app=demo")

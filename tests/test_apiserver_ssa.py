@@ -50,12 +50,16 @@ def deploy_path(kube: KubeTarget, name: str = "web") -> str:
     return f"/apis/apps/v1/namespaces/{kube.namespace}/deployments/{name}"
 
 
-def apply(kube: KubeTarget, path: str, body: dict[str, Any], manager: str, **query: str) -> tuple[int, Any]:
+def apply(
+    kube: KubeTarget, path: str, body: dict[str, Any], manager: str, **query: str
+) -> tuple[int, Any]:
     """Server-side apply ``body`` as ``manager``."""
     return call(kube, "PATCH", path, body, APPLY, fieldManager=manager, **query)
 
 
-def configmap(kube: KubeTarget, data: dict[str, str], name: str = "app", **meta: Any) -> dict[str, Any]:
+def configmap(
+    kube: KubeTarget, data: dict[str, str], name: str = "app", **meta: Any
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -69,7 +73,9 @@ def deployment(kube: KubeTarget, replicas: int | None = None, **container: Any) 
         "selector": {"matchLabels": {"app": "web"}},
         "template": {
             "metadata": {"labels": {"app": "web"}},
-            "spec": {"containers": [{"name": "app", "image": "registry.example/web:1.0", **container}]},
+            "spec": {
+                "containers": [{"name": "app", "image": "registry.example/web:1.0", **container}]
+            },
         },
     }
     if replicas is not None:
@@ -101,7 +107,11 @@ def test_apply_creates_the_object_with_201_and_records_an_apply_entry(kube: Kube
     assert status == 201
     assert obj["data"] == {"a": "1"}
     [entry] = obj["metadata"]["managedFields"]
-    assert (entry["manager"], entry["operation"], entry["fieldsType"]) == ("specc", "Apply", "FieldsV1")
+    assert (entry["manager"], entry["operation"], entry["fieldsType"]) == (
+        "specc",
+        "Apply",
+        "FieldsV1",
+    )
     assert entry["fieldsV1"] == {"f:data": {"f:a": {}}}
     assert obj["metadata"]["uid"] and obj["metadata"]["creationTimestamp"]
 
@@ -119,7 +129,9 @@ def test_reapplying_an_unchanged_config_is_a_noop(kube: KubeTarget) -> None:
 
 def test_server_defaults_are_added_but_not_owned(kube: KubeTarget) -> None:
     """SSA#field-management: defaulted fields exist in the object and belong to nobody."""
-    _, obj = apply(kube, deploy_path(kube), deployment(kube, ports=[{"containerPort": 80}]), "specc")
+    _, obj = apply(
+        kube, deploy_path(kube), deployment(kube, ports=[{"containerPort": 80}]), "specc"
+    )
     app = container(obj)
     assert app["imagePullPolicy"] == "IfNotPresent"
     assert app["terminationMessagePath"] == "/dev/termination-log"
@@ -148,7 +160,14 @@ def test_conflicting_apply_is_409_naming_manager_and_field(kube: KubeTarget) -> 
 def test_conflict_with_an_update_manager_names_its_api_version(kube: KubeTarget) -> None:
     """SSA#conflicts and #apply-and-update: Update managers are named with their apiVersion."""
     apply(kube, deploy_path(kube), deployment(kube, replicas=1), "specc")
-    call(kube, "PATCH", deploy_path(kube), {"spec": {"replicas": 5}}, "application/merge-patch+json", fieldManager="kubectl-scale")
+    call(
+        kube,
+        "PATCH",
+        deploy_path(kube),
+        {"spec": {"replicas": 5}},
+        "application/merge-patch+json",
+        fieldManager="kubectl-scale",
+    )
     status, body = apply(kube, deploy_path(kube), deployment(kube, replicas=2), "specc")
     assert status == 409
     assert body["message"] == (
@@ -219,7 +238,9 @@ def test_dropped_field_with_a_default_is_reset_to_the_default(kube: KubeTarget) 
 def test_dropped_list_item_is_removed_with_its_defaults(kube: KubeTarget) -> None:
     """SSA#merge-strategy: removal applies to associative-list items as a whole."""
     two = deployment(kube)
-    two["spec"]["template"]["spec"]["containers"].append({"name": "sidecar", "image": "registry.example/s:1"})
+    two["spec"]["template"]["spec"]["containers"].append(
+        {"name": "sidecar", "image": "registry.example/s:1"}
+    )
     apply(kube, deploy_path(kube), two, "specc")
     _, obj = apply(kube, deploy_path(kube), deployment(kube), "specc")
     assert [c["name"] for c in obj["spec"]["template"]["spec"]["containers"]] == ["app"]
@@ -231,8 +252,21 @@ def test_dropped_list_item_is_removed_with_its_defaults(kube: KubeTarget) -> Non
 def test_update_takes_ownership_of_what_it_changes(kube: KubeTarget) -> None:
     """SSA#apply-and-update (SMD merge/update_test.go): a PATCH moves changed fields to its manager."""
     apply(kube, deploy_path(kube), deployment(kube, replicas=1), "specc")
-    ops = [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "registry.example/web:hijack"}]
-    status, obj = call(kube, "PATCH", deploy_path(kube), ops, "application/json-patch+json", fieldManager="kubectl-patch")
+    ops = [
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/containers/0/image",
+            "value": "registry.example/web:hijack",
+        }
+    ]
+    status, obj = call(
+        kube,
+        "PATCH",
+        deploy_path(kube),
+        ops,
+        "application/json-patch+json",
+        fieldManager="kubectl-patch",
+    )
     assert status == 200
     owned = managers(obj)
     assert "f:image" in json.dumps(owned["kubectl-patch"])
@@ -252,7 +286,9 @@ def test_update_without_field_manager_is_named_by_user_agent(kube: KubeTarget) -
     api = kube.api_client()
     api.user_agent = "specc-probe/1.0 (linux)"
     core = client.CoreV1Api(api)
-    created = core.create_namespaced_config_map(kube.namespace, {"metadata": {"name": "ua"}, "data": {"x": "1"}})
+    created = core.create_namespaced_config_map(
+        kube.namespace, {"metadata": {"name": "ua"}, "data": {"x": "1"}}
+    )
     entry = created.metadata.managed_fields[0]
     assert (entry.manager, entry.operation) == ("specc-probe", "Update")
 
@@ -263,7 +299,9 @@ def test_update_without_field_manager_is_named_by_user_agent(kube: KubeTarget) -
 def test_associative_list_items_merge_by_key_across_appliers(kube: KubeTarget) -> None:
     """SSA#merge-strategy (SMD merge/multiple_appliers_test.go): env entries merge by name."""
     apply(kube, deploy_path(kube), deployment(kube, env=[{"name": "A", "value": "1"}]), "alice")
-    status, obj = apply(kube, deploy_path(kube), deployment(kube, env=[{"name": "B", "value": "2"}]), "bob")
+    status, obj = apply(
+        kube, deploy_path(kube), deployment(kube, env=[{"name": "B", "value": "2"}]), "bob"
+    )
     assert status == 200
     assert container(obj)["env"] == [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
     assert 'k:{\\"name\\":\\"B\\"}' in json.dumps(managers(obj)["bob"])
@@ -329,7 +367,9 @@ def test_apply_into_a_missing_namespace_is_404(kube: KubeTarget) -> None:
     """API#namespaces (transcript errors.json): writes into a missing namespace are NotFound."""
     body = configmap(kube, {"a": "1"})
     body["metadata"]["namespace"] = "no-such-namespace"
-    status, error = apply(kube, "/api/v1/namespaces/no-such-namespace/configmaps/app", body, "specc")
+    status, error = apply(
+        kube, "/api/v1/namespaces/no-such-namespace/configmaps/app", body, "specc"
+    )
     assert status == 404
     assert error["message"] == 'namespaces "no-such-namespace" not found'
 
@@ -373,7 +413,14 @@ def test_apply_without_field_manager_is_422(kube: KubeTarget) -> None:
 def test_put_with_a_stale_resource_version_is_409(kube: KubeTarget) -> None:
     """API#resource-versions: optimistic concurrency on update."""
     _, live = apply(kube, cm_path(kube), configmap(kube, {"a": "1"}), "specc")
-    call(kube, "PATCH", cm_path(kube), {"data": {"a": "2"}}, "application/merge-patch+json", fieldManager="x")
+    call(
+        kube,
+        "PATCH",
+        cm_path(kube),
+        {"data": {"a": "2"}},
+        "application/merge-patch+json",
+        fieldManager="x",
+    )
     stale = copy.deepcopy(live)
     stale["data"] = {"a": "3"}
     status, error = call(kube, "PUT", cm_path(kube), stale)
@@ -396,7 +443,17 @@ def test_generation_moves_on_spec_changes_only(kube: KubeTarget) -> None:
 
 def test_quantities_are_stored_in_canonical_form(kube: KubeTarget) -> None:
     """API#quantities (transcript quantity-canonical-form.json): 0.5 → 500m, 1024Mi → 1Gi."""
-    _, obj = apply(kube, deploy_path(kube), deployment(kube, resources={"requests": {"cpu": "0.5", "memory": "1024Mi"}}), "specc")
+    _, obj = apply(
+        kube,
+        deploy_path(kube),
+        deployment(kube, resources={"requests": {"cpu": "0.5", "memory": "1024Mi"}}),
+        "specc",
+    )
     assert container(obj)["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
-    _, again = apply(kube, deploy_path(kube), deployment(kube, resources={"requests": {"cpu": "0.5", "memory": "1024Mi"}}), "specc")
+    _, again = apply(
+        kube,
+        deploy_path(kube),
+        deployment(kube, resources={"requests": {"cpu": "0.5", "memory": "1024Mi"}}),
+        "specc",
+    )
     assert again["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]

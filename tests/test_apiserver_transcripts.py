@@ -18,10 +18,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import urllib3
-from urllib.parse import urlencode
 
 from specc.testing import ApiServer
 
@@ -117,10 +117,10 @@ def _scrub(value: Any) -> Any:
             if node.get("kind") == "Status" and isinstance(details, dict):
                 details.pop("uid", None)
             spec = node.get("spec")
-            if isinstance(spec, dict) and node.get("kind") in ("Service", None):
-                if spec.get("clusterIP") not in (None, "None"):
-                    spec.pop("clusterIP", None)
-                    spec.pop("clusterIPs", None)
+            allocated = isinstance(spec, dict) and spec.get("clusterIP") not in (None, "None")
+            if allocated and node.get("kind") in ("Service", None):
+                spec.pop("clusterIP", None)
+                spec.pop("clusterIPs", None)
             for condition in (
                 (node.get("status") or {}).get("conditions") or []
                 if isinstance(node.get("status"), dict)

@@ -257,7 +257,7 @@ class Cluster:
             raise st.not_found(rt.group, rt.plural, target.name)
         return obj
 
-    def list(
+    def list_objects(
         self, rt: ResourceType, namespace: str | None, query: dict[str, str]
     ) -> dict[str, Any]:
         """Return a List object, filtered by selectors and paged by ``limit``/``continue``."""
@@ -752,9 +752,14 @@ class Cluster:
             new["metadata"]["generation"] = int(live["metadata"].get("generation", 1)) + 1
         if live is not None and _same_object(live, new):
             # Nothing changed in the object, so no manager acted: keep their timestamps.
-            before = {e.identity: e for e in ssa.decode_managed_fields(live["metadata"].get("managedFields"))}
+            before = {
+                e.identity: e
+                for e in ssa.decode_managed_fields(live["metadata"].get("managedFields"))
+            }
             managed = [
-                before[e.identity] if e.identity in before and before[e.identity].fields == e.fields else e
+                before[e.identity]
+                if e.identity in before and before[e.identity].fields == e.fields
+                else e
                 for e in managed
             ]
         encoded = ssa.encode_managed_fields(managed)
@@ -967,7 +972,9 @@ class Cluster:
         self, rt: ResourceType, namespace: str | None, request: Request
     ) -> Response:
         """Handle DELETE on a collection: delete every object the selectors match."""
-        listing = self.list(rt, namespace, {k: v for k, v in request.query.items() if k != "limit"})
+        listing = self.list_objects(
+            rt, namespace, {k: v for k, v in request.query.items() if k != "limit"}
+        )
         with self.store.lock:
             for item in listing["items"]:
                 meta = item["metadata"]
@@ -1007,7 +1014,9 @@ def _strip_meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _same_object(live: dict[str, Any], new: dict[str, Any]) -> bool:
     volatile = ("managedFields", "resourceVersion")
-    if {k: v for k, v in live.items() if k != "metadata"} != {k: v for k, v in new.items() if k != "metadata"}:
+    if {k: v for k, v in live.items() if k != "metadata"} != {
+        k: v for k, v in new.items() if k != "metadata"
+    }:
         return False
     return {k: v for k, v in live["metadata"].items() if k not in volatile} == {
         k: v for k, v in new["metadata"].items() if k not in volatile

@@ -54,16 +54,26 @@ class Router:
             if parts[:1] == ["api"] or parts[:1] == ["apis"]:
                 return self._api(request, parts)
             if parts == ["version"]:
-                return Response(200, discovery.version_info(self.cluster.version)), "get", "version", "", ""
+                return (
+                    Response(200, discovery.version_info(self.cluster.version)),
+                    "get",
+                    "version",
+                    "",
+                    "",
+                )
             if parts == ["openapi", "v2"]:
-                body = discovery.openapi_v2_protobuf(self.cluster.resource_types(), self.cluster.version)
+                body = discovery.openapi_v2_protobuf(
+                    self.cluster.resource_types(), self.cluster.version
+                )
                 kind = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
                 return Response(200, None, kind, raw=body), "get", "openapi", "", ""
             if parts[:2] == ["openapi", "v3"]:
                 return self._openapi(parts[2:]), "get", "openapi", "", ""
             if parts in (["healthz"], ["readyz"], ["livez"]):
                 return Response(200, None, "text/plain", raw=b"ok"), "get", parts[0], "", ""
-            raise st.ApiError(404, "the server could not find the requested resource", "NotFound", {})
+            raise st.ApiError(
+                404, "the server could not find the requested resource", "NotFound", {}
+            )
         except st.ApiError as exc:
             return Response(exc.code, exc.status(), headers=exc.headers), "error", "", "", ""
 
@@ -73,7 +83,9 @@ class Router:
             return Response(200, index, "text/plain; charset=utf-8")
         body = documents.get("/".join(rest))
         if body is None:
-            raise st.ApiError(404, "the server could not find the requested resource", "NotFound", {})
+            raise st.ApiError(
+                404, "the server could not find the requested resource", "NotFound", {}
+            )
         return Response(200, None, "application/json", raw=body)
 
     def _discovery(self, request: Request, parts: list[str]) -> Response | None:
@@ -97,7 +109,9 @@ class Router:
 
     def _or_404(self, body: dict[str, Any] | None) -> Response:
         if body is None:
-            raise st.ApiError(404, "the server could not find the requested resource", "NotFound", {})
+            raise st.ApiError(
+                404, "the server could not find the requested resource", "NotFound", {}
+            )
         return Response(200, body)
 
     def _api(self, request: Request, parts: list[str]) -> tuple[Response, str, str, str, str]:
@@ -116,9 +130,13 @@ class Router:
         sub = rest[2] if len(rest) > 2 else ""
         rt = self.cluster.lookup(group, version, plural)
         if rt is None or len(rest) > 3 or (namespace and not rt.namespaced):
-            raise st.ApiError(404, "the server could not find the requested resource", "NotFound", {})
+            raise st.ApiError(
+                404, "the server could not find the requested resource", "NotFound", {}
+            )
         if sub and sub not in {s.name for s in rt.subresources}:
-            raise st.ApiError(404, "the server could not find the requested resource", "NotFound", {})
+            raise st.ApiError(
+                404, "the server could not find the requested resource", "NotFound", {}
+            )
         verb = self._verb(request, name)
         resource = f"{plural}/{sub}" if sub else plural
         response = self._verb_call(request, rt, namespace, name, sub, verb)
@@ -146,13 +164,17 @@ class Router:
         if verb == "get":
             return self._maybe_table(request, rt, cluster.get(target), single=True)
         if verb == "list":
-            listing = cluster.list(rt, namespace if rt.namespaced and namespace else None, request.query)
+            listing = cluster.list_objects(
+                rt, namespace if rt.namespaced and namespace else None, request.query
+            )
             return self._maybe_table(request, rt, listing, single=False)
         if verb == "watch":
             return Response(200, {"watch": (rt, namespace or None)})
         if verb == "create":
             if rt.namespaced and not namespace:
-                raise st.ApiError(404, "the server could not find the requested resource", "NotFound", {})
+                raise st.ApiError(
+                    404, "the server could not find the requested resource", "NotFound", {}
+                )
             return cluster.create(target, request)
         if verb == "update":
             return cluster.replace(target, request)
@@ -169,7 +191,9 @@ class Router:
         if verb in ("update", "patch"):
             body = json.loads(request.body or b"{}")
             if verb == "patch":
-                current = self._scale_object(cluster.get(Target(target.rt, target.namespace, target.name, "")))
+                current = self._scale_object(
+                    cluster.get(Target(target.rt, target.namespace, target.name, ""))
+                )
                 from specc.testing.patch import json_patch, merge_patch
 
                 if request.content_type == "application/json-patch+json":
@@ -186,7 +210,10 @@ class Router:
             )
             response = cluster.patch(Target(target.rt, target.namespace, target.name, ""), inner)
             return Response(response.status, self._scale_object(response.body))
-        return Response(200, self._scale_object(cluster.get(Target(target.rt, target.namespace, target.name, ""))))
+        return Response(
+            200,
+            self._scale_object(cluster.get(Target(target.rt, target.namespace, target.name, ""))),
+        )
 
     def _scale_object(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
@@ -206,7 +233,9 @@ class Router:
             },
         }
 
-    def _maybe_table(self, request: Request, rt: ResourceType, body: dict[str, Any], single: bool) -> Response:
+    def _maybe_table(
+        self, request: Request, rt: ResourceType, body: dict[str, Any], single: bool
+    ) -> Response:
         if "as=Table" not in request.accept:
             return Response(200, body)
         objects = [body] if single else body["items"]
@@ -214,7 +243,9 @@ class Router:
         rows = []
         for obj in objects:
             meta = obj.get("metadata") or {}
-            row: dict[str, Any] = {"cells": [meta.get("name", ""), meta.get("creationTimestamp", "")]}
+            row: dict[str, Any] = {
+                "cells": [meta.get("name", ""), meta.get("creationTimestamp", "")]
+            }
             if include == "Object":
                 row["object"] = {"apiVersion": rt.group_version, "kind": rt.kind, **obj}
             elif include != "None":
@@ -227,7 +258,9 @@ class Router:
         table = {
             "kind": "Table",
             "apiVersion": "meta.k8s.io/v1",
-            "metadata": {"resourceVersion": (body.get("metadata") or {}).get("resourceVersion", "")},
+            "metadata": {
+                "resourceVersion": (body.get("metadata") or {}).get("resourceVersion", "")
+            },
             "columnDefinitions": [
                 {
                     "name": "Name",
@@ -291,11 +324,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if decision.status is not None:
             reason, message = decision.error()
-            extra = {"Retry-After": str(decision.retry_after)} if decision.status in (429, 503) else {}
+            extra = (
+                {"Retry-After": str(decision.retry_after)} if decision.status in (429, 503) else {}
+            )
             details = {"retryAfterSeconds": decision.retry_after} if extra else None
-            response = Response(decision.status, st.status_body(decision.status, message, reason, details), headers=extra)
-            self._send(response)
+            response = Response(
+                decision.status,
+                st.status_body(decision.status, message, reason, details),
+                headers=extra,
+            )
             owner._record(request, "fault", "", "", "", decision.status, started)
+            self._send(response)
             return
         response, verb, resource, namespace, name = owner.router.route(request)
         if isinstance(response.body, dict) and "watch" in response.body and len(response.body) == 1:
@@ -303,25 +342,30 @@ class _Handler(BaseHTTPRequestHandler):
             rt, ns = response.body["watch"]
             self._watch(rt, ns, request)
             return
-        self._send(response)
-        if response.status < 300 and verb in ("create", "update", "patch", "apply", "delete", "deletecollection"):
-            if request.query.get("dryRun") != "All":
-                owner.faults.count_write()
+        written = verb in ("create", "update", "patch", "apply", "delete", "deletecollection")
+        if response.status < 300 and written and request.query.get("dryRun") != "All":
+            owner.faults.count_write()
+        # Record before answering, so a client that reads the log next sees its request.
         owner._record(request, verb, resource, namespace, name, response.status, started)
+        self._send(response)
 
     def _send(self, response: Response) -> None:
         payload = response.raw
         if payload is None:
             payload = json.dumps(response.body, separators=(",", ":"), ensure_ascii=False).encode()
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Cache-Control", "no-cache, private")
-        for key, value in response.headers.items():
-            self.send_header(key, value)
+        phrase = self.responses.get(response.status, ("",))[0]
+        headers = {
+            "Content-Type": response.content_type,
+            "Content-Length": str(len(payload)),
+            "Cache-Control": "no-cache, private",
+            "Date": self.date_time_string(),
+            **response.headers,
+        }
+        head = f"HTTP/1.1 {response.status} {phrase}\r\n" + "".join(
+            f"{key}: {value}\r\n" for key, value in headers.items()
+        )
         # One write for headers and body: fewer packets on the keep-alive connection.
-        self._headers_buffer.append(b"\r\n" + payload)
-        self.flush_headers()
+        self.wfile.write(head.encode("latin-1") + b"\r\n" + payload)
 
     def _watch(self, rt: ResourceType, namespace: str | None, request: Request) -> None:
         from specc.testing.selectors import parse_field_selector, parse_label_selector
@@ -345,7 +389,9 @@ class _Handler(BaseHTTPRequestHandler):
             return labels(meta.get("labels") or {}) and fields(obj)
 
         def emit(kind: str, obj: dict[str, Any]) -> None:
-            chunk = json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+            chunk = (
+                json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+            )
             self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             self.wfile.flush()
 
@@ -425,7 +471,12 @@ class ApiServer:
         self._httpd = httpd
         self.port = httpd.server_address[1]
         self.router.address = f"{self.host}:{self.port}"
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="specc-apiserver", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="specc-apiserver",
+            daemon=True,
+        )
         self._thread.start()
         if self._kubeconfig_path is None:
             handle, name = tempfile.mkstemp(prefix="specc-kubeconfig-", suffix=".yaml")
@@ -490,7 +541,11 @@ class ApiServer:
             "contexts": [
                 {
                     "name": "specc-double",
-                    "context": {"cluster": "specc-double", "user": "specc-double", "namespace": "default"},
+                    "context": {
+                        "cluster": "specc-double",
+                        "user": "specc-double",
+                        "namespace": "default",
+                    },
                 }
             ],
             "current-context": "specc-double",
@@ -510,7 +565,8 @@ class ApiServer:
         """Return a ``kubernetes.dynamic.DynamicClient`` for this server."""
         from kubernetes import dynamic
 
-        return dynamic.DynamicClient(self.api_client())
+        factory: Any = dynamic.DynamicClient
+        return factory(self.api_client())
 
     def reset(self) -> None:
         """Forget every object, fault and logged request (the default namespaces come back)."""
@@ -524,9 +580,15 @@ class ApiServer:
 
     def _seed(self) -> None:
         for name in _SEED_NAMESPACES:
-            body = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}).encode()
+            body = json.dumps(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            ).encode()
             request = Request(
-                "POST", "/api/v1/namespaces", {"fieldManager": "kube-apiserver"}, {"content-type": "application/json"}, body
+                "POST",
+                "/api/v1/namespaces",
+                {"fieldManager": "kube-apiserver"},
+                {"content-type": "application/json"},
+                body,
             )
             rt = self.cluster.lookup("", "v1", "namespaces")
             assert rt is not None
@@ -567,11 +629,17 @@ def serve(**options: Any) -> ApiServer:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the double until interrupted; print its URL once it listens."""
-    parser = argparse.ArgumentParser(prog="python -m specc.testing.apiserver", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m specc.testing.apiserver", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--kubeconfig", required=True, help="where to write a kubeconfig for this server")
-    parser.add_argument("--version", default=DEFAULT_VERSION, help="what /version reports (default %(default)s)")
+    parser.add_argument(
+        "--kubeconfig", required=True, help="where to write a kubeconfig for this server"
+    )
+    parser.add_argument(
+        "--version", default=DEFAULT_VERSION, help="what /version reports (default %(default)s)"
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -579,7 +647,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="[METHOD ]PATH:key=value,...",
         help="inject a fault, e.g. 'PATCH /apis/apps/*:code=503,rate=0.2' (keys: code, rate, latency, drop, retry-after, times)",
     )
-    parser.add_argument("--kill-after-writes", type=int, default=None, help="stop answering after N writes")
+    parser.add_argument(
+        "--kill-after-writes", type=int, default=None, help="stop answering after N writes"
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed for fault rates")
     args = parser.parse_args(argv)
     from specc.errors import UsageError

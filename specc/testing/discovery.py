@@ -188,7 +188,11 @@ def aggregated(resources: list[ResourceType], core: bool, api_version: str) -> d
                     doc["subresources"] = [
                         {
                             "subresource": sub.name,
-                            "responseKind": {"group": sub.group, "version": sub.version, "kind": sub.kind},
+                            "responseKind": {
+                                "group": sub.group,
+                                "version": sub.version,
+                                "kind": sub.kind,
+                            },
                             "verbs": list(sub.verbs),
                         }
                         for sub in rt.subresources
@@ -209,7 +213,9 @@ _WRITE_PARAMS = ("dryRun", "fieldManager", "fieldValidation", "pretty")
 
 
 def _params(names: tuple[str, ...]) -> list[dict[str, Any]]:
-    return [{"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}} for n in names]
+    return [
+        {"name": n, "in": "query", "schema": {"type": "string", "uniqueItems": True}} for n in names
+    ]
 
 
 def openapi_gv(resources: list[ResourceType], group: str, version: str) -> dict[str, Any] | None:
@@ -268,7 +274,9 @@ def openapi_root(resources: list[ResourceType]) -> tuple[dict[str, Any], dict[st
         key = f"apis/{group}/{version}" if group else f"api/{version}"
         documents[key] = json.dumps(doc, separators=(",", ":")).encode()
     paths = {
-        key: {"serverRelativeURL": f"/openapi/v3/{key}?hash={hashlib.sha512(body).hexdigest().upper()}"}
+        key: {
+            "serverRelativeURL": f"/openapi/v3/{key}?hash={hashlib.sha512(body).hexdigest().upper()}"
+        }
         for key, body in sorted(documents.items())
     }
     return {"paths": paths}, documents

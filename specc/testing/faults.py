@@ -219,7 +219,8 @@ class RequestLog:
     def writes(self) -> int:
         """Return how many mutating requests were served."""
         return sum(
-            self.count(verb) for verb in ("create", "update", "patch", "apply", "delete", "deletecollection")
+            self.count(verb)
+            for verb in ("create", "update", "patch", "apply", "delete", "deletecollection")
         )
 
     def clear(self) -> None:

@@ -168,7 +168,9 @@ def key_element(key: dict[str, Any]) -> str:
     try:
         return _key_element(tuple(sorted(key.items())))
     except TypeError:  # unhashable key values (objects as keys are legal, if rare)
-        return "k:" + json.dumps(dict(sorted(key.items())), separators=(",", ":"), ensure_ascii=False)
+        return "k:" + json.dumps(
+            dict(sorted(key.items())), separators=(",", ":"), ensure_ascii=False
+        )
 
 
 @lru_cache(maxsize=65536)

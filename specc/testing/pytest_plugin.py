@@ -45,19 +45,22 @@ class KubeTarget:
             return self.server.api_client()
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig_path))
+        factory: Any = config.new_client_from_config
+        return factory(config_file=str(self.kubeconfig_path))
 
     def dynamic_client(self) -> Any:
         """Return a ``kubernetes.dynamic.DynamicClient`` for the cluster."""
         from kubernetes import dynamic
 
-        return dynamic.DynamicClient(self.api_client())
+        factory: Any = dynamic.DynamicClient
+        return factory(self.api_client())
 
 
 def _create_namespace(api_client: Any, name: str) -> None:
     from kubernetes import client
 
-    client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
+    body: Any = {"metadata": {"name": name}}
+    client.CoreV1Api(api_client).create_namespace(body)
 
 
 @pytest.fixture

@@ -42,58 +42,65 @@ _EQ = re.compile(r"^([^\s!=]+)\s*(==|=|!=)\s*([^\s,]*)$")
 _KEY = re.compile(r"^(!?)\s*([A-Za-z0-9][-A-Za-z0-9_./]*)$")
 
 
+Requirement = tuple[str, str, frozenset[str]]  # (key, operator, values)
+
+
+def _matches(requirements: list[Requirement], values: dict[str, Any]) -> bool:
+    for key, op, wanted in requirements:
+        present = key in values
+        value = values.get(key)
+        if op in ("=", "==", "in") and (not present or value not in wanted):
+            return False
+        if op in ("!=", "notin") and present and value in wanted:
+            return False
+        if op == "exists" and not present:
+            return False
+        if op == "!" and present:
+            return False
+    return True
+
+
 def parse_label_selector(text: str) -> Predicate:
     """Return a predicate over label maps for a label selector string."""
-    checks: list[Callable[[dict[str, Any]], bool]] = []
+    requirements: list[Requirement] = []
     for term in _split(text or ""):
         match = _SET.match(term)
         if match:
             key, op, raw = match.groups()
-            values = {v.strip() for v in raw.split(",") if v.strip()}
-            if op == "in":
-                checks.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
-            else:
-                checks.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
+            values = frozenset(v.strip() for v in raw.split(",") if v.strip())
+            requirements.append((key, op, values))
             continue
         match = _EQ.match(term)
         if match:
             key, op, value = match.groups()
-            if op == "!=":
-                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
-            else:
-                checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+            requirements.append((key, op, frozenset({value})))
             continue
         match = _KEY.match(term)
         if match:
             negate, key = match.groups()
-            if negate:
-                checks.append(lambda labels, k=key: k not in labels)
-            else:
-                checks.append(lambda labels, k=key: k in labels)
+            requirements.append((key, "!" if negate else "exists", frozenset()))
             continue
         raise SelectorError(f"unable to parse requirement: {term!r}")
-    return lambda labels: all(check(labels) for check in checks)
+    return lambda labels: _matches(requirements, labels)
 
 
-FIELDS = {
-    "metadata.name": lambda obj: obj.get("metadata", {}).get("name", ""),
-    "metadata.namespace": lambda obj: obj.get("metadata", {}).get("namespace", ""),
-}
+FIELDS = ("metadata.name", "metadata.namespace")
+
+
+def _fields(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    return {"metadata.name": meta.get("name", ""), "metadata.namespace": meta.get("namespace", "")}
 
 
 def parse_field_selector(text: str) -> Predicate:
     """Return a predicate over objects for a field selector string."""
-    checks: list[Callable[[dict[str, Any]], bool]] = []
+    requirements: list[Requirement] = []
     for term in _split(text or ""):
         match = _EQ.match(term)
         if not match:
             raise SelectorError(f"invalid selector: '{text}'; can't understand '{term}'")
         field, op, value = match.groups()
-        getter = FIELDS.get(field)
-        if getter is None:
+        if field not in FIELDS:
             raise SelectorError(f"field label not supported: {field}")
-        if op == "!=":
-            checks.append(lambda obj, g=getter, v=value: g(obj) != v)
-        else:
-            checks.append(lambda obj, g=getter, v=value: g(obj) == v)
-    return lambda obj: all(check(obj) for check in checks)
+        requirements.append((field, op, frozenset({value})))
+    return lambda obj: _matches(requirements, _fields(obj))

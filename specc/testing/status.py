@@ -100,10 +100,8 @@ def stale(group: str, plural: str, name: str) -> ApiError:
 def invalid(group: str, kind: str, name: str, causes: list[Cause]) -> ApiError:
     """Return ``Invalid`` (422) with one cause per field error."""
     qualified = f"{kind}.{group}" if group else kind
-    if len(causes) == 1:
-        summary = str(causes[0])
-    else:
-        summary = "[" + ", ".join(str(c) for c in causes) + "]"
+    joined = ", ".join(str(c) for c in causes)
+    summary = joined if len(causes) == 1 else f"[{joined}]"
     details: dict[str, Any] = {"name": name}
     if group:
         details["group"] = group

@@ -155,7 +155,8 @@ def _definitions() -> dict[str, Any]:
     root = resources.files("kubernetes_validate") / "kubernetes-json-schema"
     with (root / f"{SCHEMA_VERSION}-local-strict" / "_definitions.json").open("rb") as handle:
         document: dict[str, Any] = json.load(handle)
-    return document["$defs"]
+    definitions: dict[str, Any] = document["$defs"]
+    return definitions
 
 
 @cache
