@@ -281,3 +281,52 @@ def test_crd_is_established_then_serves_its_resource(
         assert "should be greater than or equal to 1" in str(invalid.value.body)
     finally:
         crds.delete(name=f"{plural}.{CRD_GROUP}")
+
+
+def test_status_subresource_writes_only_status_and_main_resource_ignores_status(
+    kube: KubeTarget,
+) -> None:
+    apps = client.AppsV1Api(kube.api_client())
+    body = {
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": "a:1"}]},
+            },
+        },
+        "status": {"replicas": 9},
+    }
+    created = apps.create_namespaced_deployment(kube.namespace, body)
+    assert not created.status.replicas
+    patched = apps.patch_namespaced_deployment_status(
+        "web", kube.namespace, {"status": {"replicas": 2}, "spec": {"replicas": 7}}
+    )
+    assert (patched.status.replicas, patched.spec.replicas) == (2, 2)
+    scale = apps.read_namespaced_deployment_scale("web", kube.namespace)
+    assert scale.spec.replicas == 2
+    apps.patch_namespaced_deployment_scale("web", kube.namespace, {"spec": {"replicas": 4}})
+    assert apps.read_namespaced_deployment("web", kube.namespace).spec.replicas == 4
+
+
+def test_deleting_a_namespace_removes_its_objects(kube: KubeTarget, core: client.CoreV1Api) -> None:
+    name = f"doomed-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": name}})
+    core.create_namespaced_config_map(name, _cm("a"))
+    core.delete_namespace(name)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            core.read_namespace(name)
+        except ApiException as exc:
+            assert exc.status == 404
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("namespace was not deleted")
+    assert (
+        core.list_config_map_for_all_namespaces(field_selector=f"metadata.namespace={name}").items
+        == []
+    )
