@@ -8,18 +8,21 @@ fleet no longer declares are removed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
 import json
+import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from specc.objects import ClusterRender, DesiredObject
+from specc.objects import ClusterRender, DesiredObject, ObjectKey
 
 try:
     from yaml import CSafeDumper as _BaseDumper
@@ -168,6 +171,18 @@ def object_path(obj: DesiredObject) -> str:
     return f"{folder}/{obj.kind.lower()}-{obj.name}.yaml"
 
 
+def object_paths(render: ClusterRender) -> dict[ObjectKey, str]:
+    """Return each object's file path; kinds of two groups that would share a file get
+    their group in the name (``cluster.postgresql.cnpg.io-main.yaml``)."""
+    paths = {o.key: object_path(o) for o in render.objects}
+    count = Counter(paths.values())
+    for o in render.objects:
+        if count[paths[o.key]] > 1 and o.key.group:
+            folder = o.namespace or "_cluster"
+            paths[o.key] = f"{folder}/{o.kind.lower()}.{o.key.group}-{o.name}.yaml"
+    return paths
+
+
 @dataclass
 class WriteResult:
     written: int = 0
@@ -181,15 +196,16 @@ def header(command: str, obj: DesiredObject) -> str:
     )
 
 
-def index(render: ClusterRender) -> list[dict[str, Any]]:
+def index(render: ClusterRender, paths: dict[ObjectKey, str] | None = None) -> list[dict[str, Any]]:
     """Return every object's identity, file, content hash and source."""
+    paths = paths if paths is not None else object_paths(render)
     return [
         {
             "apiVersion": o.api_version,
             "kind": o.kind,
             "namespace": o.namespace or "",
             "name": o.name,
-            "file": object_path(o),
+            "file": paths[o.key],
             "hash": body_hash(o.body),
             "source": f"{o.source.path}:{o.source.line}",
             "origin": o.origin,
@@ -198,40 +214,66 @@ def index(render: ClusterRender) -> list[dict[str, Any]]:
     ]
 
 
+def _existing_files(root: Path) -> tuple[set[str], list[str]]:
+    """Return the files (relative paths) and folders (deepest first) under ``root``."""
+    files: set[str] = set()
+    folders: list[str] = []
+    for dirpath, _, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        if prefix:
+            folders.append(prefix[:-1])
+        files.update(prefix + f for f in filenames)
+    folders.sort(key=lambda f: (-f.count("/"), f))
+    return files, folders
+
+
 def write_render(render: ClusterRender, out: Path, command: str) -> WriteResult:
-    """Write one cluster's objects under ``out/<cluster>``; remove files no longer declared."""
+    """Write one cluster's objects under ``out/<cluster>``; remove files no longer declared.
+
+    A file whose bytes would not change is not written, so a re-render of the same
+    commit writes nothing and keeps file times.
+    """
     root = out / render.cluster
     result = WriteResult()
-    wanted: dict[Path, str] = {}
+    paths = object_paths(render)
+    wanted: dict[str, str] = {}
     for obj in render.objects:
-        wanted[root / object_path(obj)] = header(command, obj) + to_yaml(obj.body)
-    wanted[root / INDEX] = (
+        wanted[paths[obj.key]] = header(command, obj) + to_yaml(obj.body)
+    wanted[INDEX] = (
         json.dumps(
             {
                 "cluster": render.cluster,
                 "kubernetesVersion": render.kubernetes_version,
-                "objects": index(render),
+                "objects": index(render, paths),
             },
             indent=2,
             sort_keys=True,
         )
         + "\n"
     )
-    for path, text in wanted.items():
+    # One walk of the earlier render instead of a stat per file: creating thousands of
+    # files is what a fresh render spends its time on.
+    existing, folders = _existing_files(root) if root.is_dir() else (set(), [])
+    made: set[Path] = set()
+    for rel, text in wanted.items():
         data = text.encode("utf-8")
-        if path.is_file() and path.read_bytes() == data:
+        path = root / rel
+        if rel in existing and path.read_bytes() == data:
             result.unchanged += 1
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made.add(path.parent)
         path.write_bytes(data)
         result.written += 1
-    if root.is_dir():
-        for path in sorted(root.rglob("*"), reverse=True):
-            if path.is_file() and path not in wanted and path.suffix in (".yaml", ".json"):
-                path.unlink()
-                result.removed += 1
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+    for rel in sorted(existing - wanted.keys()):
+        if rel.endswith((".yaml", ".json")):
+            (root / rel).unlink()
+            result.removed += 1
+    for folder in folders:
+        with contextlib.suppress(OSError):  # not empty: files specc did not write
+            (root / folder).rmdir()
     return result
 
 

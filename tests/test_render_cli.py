@@ -132,7 +132,9 @@ def test_an_emptied_namespace_folder_and_a_removed_cluster_are_removed(work: Pat
     end = text.index("    - name: prod-eu")
     fleet_yaml.write_text(text[:start] + text[end:])
     agent = work / "fleet/apps/platform/specc-agent.yaml"
-    agent.write_text(agent.read_text().replace("    staging:\n      env: {SPECC_CLUSTER: staging}\n", ""))
+    agent.write_text(
+        agent.read_text().replace("    staging:\n      env: {SPECC_CLUSTER: staging}\n", "")
+    )
     result = run("render", "fleet", "--out", "out")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (work / "out").iterdir()) == ["dev", "prod-eu"]
@@ -182,7 +184,9 @@ def test_output_json_prints_a_kubernetes_list(work: Path) -> None:
     doc = json.loads(result.stdout)
     assert (doc["apiVersion"], doc["kind"]) == ("v1", "List")
     assert len(doc["items"]) == object_counts(work / "fleet")["dev"]
-    web = next(i for i in doc["items"] if i["kind"] == "Deployment" and i["metadata"]["name"] == "web")
+    web = next(
+        i for i in doc["items"] if i["kind"] == "Deployment" and i["metadata"]["name"] == "web"
+    )
     assert web["metadata"]["annotations"]["specc.dev/source"] == "apps/storefront/web.yaml:2"
 
 
@@ -363,3 +367,29 @@ def test_render_does_not_import_the_kubernetes_client() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout == "[]\n"
+
+
+def test_kinds_of_two_groups_with_one_name_get_files_of_their_own(tmp_path: Path) -> None:
+    from specc.errors import Position
+    from specc.objects import ClusterRender, DesiredObject
+    from specc.write import write_render
+
+    def cluster_object(group: str) -> DesiredObject:
+        body = {
+            "apiVersion": f"{group}/v1",
+            "kind": "Cluster",
+            "metadata": {"name": "main", "namespace": "db"},
+        }
+        return DesiredObject(body, Position("apps/db.yaml", 1), "CustomResource/db/main")
+
+    render = ClusterRender("c", "1.33", [cluster_object("a.example"), cluster_object("b.example")])
+    write_render(render, tmp_path, "specc render")
+    assert sorted(p.name for p in (tmp_path / "c/db").iterdir()) == [
+        "cluster.a.example-main.yaml",
+        "cluster.b.example-main.yaml",
+    ]
+    index = json.loads((tmp_path / "c/index.json").read_text())
+    assert [r["file"] for r in index["objects"]] == [
+        "db/cluster.a.example-main.yaml",
+        "db/cluster.b.example-main.yaml",
+    ]
