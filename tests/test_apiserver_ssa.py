@@ -457,3 +457,13 @@ def test_quantities_are_stored_in_canonical_form(kube: KubeTarget) -> None:
         "specc",
     )
     assert again["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]
+
+
+def test_managed_fields_are_cleared_by_an_update_with_one_empty_entry(kube: KubeTarget) -> None:
+    """SSA#clearing-managedfields: [{}] strips them; an empty list leaves them alone."""
+    apply(kube, cm_path(kube), configmap(kube, {"a": "1"}), "specc")
+    patch = "application/merge-patch+json"
+    _, kept = call(kube, "PATCH", cm_path(kube), {"metadata": {"managedFields": []}}, patch)
+    assert [e["manager"] for e in kept["metadata"]["managedFields"]] == ["specc"]
+    _, cleared = call(kube, "PATCH", cm_path(kube), {"metadata": {"managedFields": [{}]}}, patch)
+    assert "managedFields" not in cleared["metadata"]

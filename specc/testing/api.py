@@ -503,19 +503,19 @@ class Cluster:
 
     def _entries_for_update(
         self, live: dict[str, Any], new: dict[str, Any]
-    ) -> list[ssa.ManagedEntry]:
-        # A client that sends managedFields replaces them (that is how they are reset);
-        # one that leaves them out keeps the stored ones.
+    ) -> list[ssa.ManagedEntry] | None:
+        """Return the managed fields an update starts from; None when the client clears them.
+
+        Leaving managedFields out, or sending an empty list, keeps the stored ones; a list
+        with one empty entry strips them (SSA "Clearing managedFields"); any other list
+        replaces them.
+        """
         sent = (new.get("metadata") or {}).get("managedFields")
-        live_entries = ssa.decode_managed_fields(live["metadata"].get("managedFields"))
-        if sent is None:
-            return live_entries
-        sent_entries = ssa.decode_managed_fields(sent)
-        if [e.identity for e in sent_entries] == [
-            e.identity for e in live_entries
-        ] and sent == live["metadata"].get("managedFields"):
-            return live_entries
-        return sent_entries
+        if sent == [{}]:
+            return None
+        if not sent or sent == live["metadata"].get("managedFields"):
+            return ssa.decode_managed_fields(live["metadata"].get("managedFields"))
+        return ssa.decode_managed_fields(sent)
 
     def patch(self, target: Target, request: Request) -> Response:
         """Handle PATCH: apply, merge, JSON or strategic-merge patch."""
@@ -556,7 +556,7 @@ class Cluster:
         target: Target,
         live: dict[str, Any] | None,
         new: dict[str, Any],
-        entries: list[ssa.ManagedEntry],
+        entries: list[ssa.ManagedEntry] | None,
         manager: str,
         request: Request,
         created: bool = False,
@@ -569,6 +569,8 @@ class Cluster:
             manager, "Update", rt.group_version, now(), {}, target.subresource
         )
         ignore = self._ignore(rt) if target.subresource != "status" else {}
+        if entries is None:
+            return self._store(target, live, new, [], request)
         outcome = ssa.update(_strip_meta(before), _strip_meta(new), node, entries, updater, ignore)
         return self._store(target, live, new, outcome.managed, request)
 
