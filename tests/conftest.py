@@ -18,3 +18,16 @@ def fleet(tmp_path: Path) -> Path:
 # API server double: `apiserver` (always the double) and `kube` (the double, or the
 # cluster of $SPECC_TEST_KUBECONFIG), from specc.testing.pytest_plugin.
 from specc.testing.pytest_plugin import apiserver, kube  # noqa: E402, F401
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave `slow` tests (soak, large fault runs) out unless `-m` asks for them.
+
+    The default run stays fast; CI runs them in a step of their own: `pytest -m slow`.
+    """
+    if config.option.markexpr:
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
