@@ -156,7 +156,8 @@ class Cluster:
 
     def resource_types(self) -> list[ResourceType]:
         """Return every served resource type."""
-        return list(self.resources.values())
+        with self.store.lock:  # CRD registration changes the registry under this lock
+            return list(self.resources.values())
 
     def node(self, rt: ResourceType) -> TypeNode:
         """Return the type tree of a resource's objects."""
