@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from specc.objects import FIELD_MANAGER, PRUNE_ANNOTATION, DesiredObject, ObjectKey
 from specc.sync.fields import differences, dotted, manager_fields, owned_paths, owners, resolves
+from specc.sync.inventory import PART_OF, ApplySetParent
 from specc.sync.waves import apply_order
 
 Action = Literal["create", "configure", "unchanged", "prune", "skip"]
@@ -173,8 +174,14 @@ def plan(
     live: dict[ObjectKey, dict[str, Any]],
     options: PlanOptions | None = None,
 ) -> Plan:
-    """Return what syncing ``desired`` onto a cluster whose inventory holds ``live`` does."""
+    """Return what syncing ``desired`` onto a cluster whose inventory holds ``live`` does.
+
+    Only members of ``cluster``'s own ApplySet (by their part-of label) are pruned, and
+    the budget counts them alone: ``live`` normally holds nothing else (observe lists by
+    that label), but a plan must not delete what is not ours whatever it is given.
+    """
     options = options or default_plan_options()
+    applyset = ApplySetParent.for_cluster(cluster).id
     wanted = {o.key: o for o in desired}
     result = Plan(cluster)
     for wave in apply_order(list(wanted)):
@@ -192,10 +199,15 @@ def plan(
         return result
     gone = [k for k in live if k not in wanted]
     prunes: list[PlanEntry] = []
+    members = sum(1 for obj in live.values() if _member(obj, applyset))
     for wave in reversed(apply_order(gone)):
         for key in wave:
             gone_obj = live[key]
-            if protected(gone_obj, key):
+            if not _member(gone_obj, applyset):
+                result.entries.append(
+                    PlanEntry("skip", key, live=gone_obj, reason="not a member of this ApplySet")
+                )
+            elif protected(gone_obj, key):
                 result.entries.append(
                     PlanEntry(
                         "skip",
@@ -207,7 +219,7 @@ def plan(
                 )
             else:
                 prunes.append(PlanEntry("prune", key, live=gone_obj))
-    refusal = _prune_refusal(len(prunes), len(live), len(wanted), options)
+    refusal = _prune_refusal(len(prunes), members, len(wanted), options)
     if refusal:
         result.refusals.append(refusal)
         for p in prunes:
@@ -215,6 +227,11 @@ def plan(
             p.reason = "prune refused: " + refusal
     result.entries += prunes
     return result
+
+
+def _member(live: dict[str, Any], applyset: str) -> bool:
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    return labels.get(PART_OF) == applyset
 
 
 def _prune_refusal(prunes: int, inventory: int, desired: int, options: PlanOptions) -> str:
