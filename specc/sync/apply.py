@@ -236,6 +236,9 @@ def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = 
     final = "applied" if out.ok else "failed"
     if writes or prunes or live_parent is None or _parent_stale(live_parent, options):
         kept = [e.key for e in the_plan.entries if e.action in ("create", "configure", "unchanged")]
+        # Members kept back from prune (protected kinds) stay in the inventory: were their
+        # group-kind dropped from the parent, no later sync would see them again.
+        kept += [e.key for e in the_plan.by_action("skip") if _is_member(e.live, parent)]
         if failed:
             kept += [e.key for e in prunes]
         _ensure_parent(
@@ -423,10 +426,14 @@ def _wait_established(
     return True
 
 
+def _is_member(live: dict[str, Any] | None, parent: ApplySetParent) -> bool:
+    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+    return bool(labels.get(PART_OF) == parent.id)
+
+
 def _prune_one(cluster: Cluster, entry: PlanEntry, parent: ApplySetParent) -> ObjectResult:
     live = entry.live or {}
-    labels = (live.get("metadata") or {}).get("labels") or {}
-    if labels.get(PART_OF) != parent.id:  # never delete what is not ours
+    if not _is_member(live, parent):  # never delete what is not ours
         return ObjectResult(entry.key, "skipped", "not a member of this ApplySet")
     try:
         cluster.delete(entry.key, str(live.get("apiVersion", "")))
