@@ -160,11 +160,6 @@ def to_yaml(body: dict[str, Any]) -> str:
     return "\n".join(out) + "\n" if out else "{}\n"
 
 
-def body_hash(body: dict[str, Any]) -> str:
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def object_path(obj: DesiredObject) -> str:
     """Return the object's file path inside its cluster directory."""
     folder = obj.namespace or "_cluster"
@@ -196,9 +191,17 @@ def header(command: str, obj: DesiredObject) -> str:
     )
 
 
-def index(render: ClusterRender, paths: dict[ObjectKey, str] | None = None) -> list[dict[str, Any]]:
-    """Return every object's identity, file, content hash and source."""
+def index(
+    render: ClusterRender,
+    paths: dict[ObjectKey, str] | None = None,
+    texts: dict[ObjectKey, str] | None = None,
+) -> list[dict[str, Any]]:
+    """Return every object's identity, file, content hash and source.
+
+    The hash is the SHA-256 of the object's YAML as written (sorted keys, so canonical).
+    """
     paths = paths if paths is not None else object_paths(render)
+    texts = texts if texts is not None else {o.key: to_yaml(o.body) for o in render.objects}
     return [
         {
             "apiVersion": o.api_version,
@@ -206,7 +209,7 @@ def index(render: ClusterRender, paths: dict[ObjectKey, str] | None = None) -> l
             "namespace": o.namespace or "",
             "name": o.name,
             "file": paths[o.key],
-            "hash": body_hash(o.body),
+            "hash": "sha256:" + hashlib.sha256(texts[o.key].encode("utf-8")).hexdigest(),
             "source": f"{o.source.path}:{o.source.line}",
             "origin": o.origin,
         }
@@ -237,15 +240,16 @@ def write_render(render: ClusterRender, out: Path, command: str) -> WriteResult:
     root = out / render.cluster
     result = WriteResult()
     paths = object_paths(render)
+    texts = {obj.key: to_yaml(obj.body) for obj in render.objects}
     wanted: dict[str, str] = {}
     for obj in render.objects:
-        wanted[paths[obj.key]] = header(command, obj) + to_yaml(obj.body)
+        wanted[paths[obj.key]] = header(command, obj) + texts[obj.key]
     wanted[INDEX] = (
         json.dumps(
             {
                 "cluster": render.cluster,
                 "kubernetesVersion": render.kubernetes_version,
-                "objects": index(render, paths),
+                "objects": index(render, paths, texts),
             },
             indent=2,
             sort_keys=True,
