@@ -911,3 +911,57 @@ def test_compile_is_deterministic_and_sorted_by_identity(
         assert [o.body for o in again[name].objects] == [o.body for o in render.objects]
         keys = [o.key for o in render.objects]
         assert keys == sorted(keys)
+
+
+def test_names_the_api_server_would_refuse_are_reported_at_the_app_name(tmp_path: Path) -> None:
+    long = "a" * 50
+    root = write_fleet(
+        tmp_path,
+        {
+            "apps/a.yaml": f"""\
+            apiVersion: specc.dev/v1alpha1
+            kind: Service
+            metadata: {{name: 9lives, team: team-a}}
+            spec:
+              image: x/a:1
+              ports: [{{name: http, port: 80}}]
+            ---
+            apiVersion: specc.dev/v1alpha1
+            kind: StatefulService
+            metadata: {{name: {long}, team: team-a}}
+            spec:
+              image: x/s:1
+              members: 1
+              storage: {{size: 1Gi}}
+              backup: {{schedule: "0 3 * * *", image: x/b:1, command: [/b]}}
+            """,
+        },
+    )
+    with pytest.raises(CompileError) as info:
+        compile_path(root)
+    messages = {(f.position.line, f.subject, f.message.split(":")[0]) for f in info.value.findings}
+    assert messages == {
+        (3, "Service/team-a/9lives", "a Service name must start with a letter (RFC 1035), and '9lives' does not"),
+        (10, f"CronJob/team-a/{long}-backup", f"CronJob name '{long}-backup' made from the app name is longer than 52 characters"),
+    }  # fmt: skip
+
+
+def test_a_config_key_naming_both_a_file_and_a_literal_is_refused(tmp_path: Path) -> None:
+    root = write_fleet(
+        tmp_path,
+        {
+            "apps/a.yaml": """\
+            apiVersion: specc.dev/v1alpha1
+            kind: Service
+            metadata: {name: a, team: team-a}
+            spec:
+              image: x/a:1
+              config:
+                files: {SETTINGS: settings.txt}
+                literals: {SETTINGS: "1"}
+            """,
+            "apps/settings.txt": "x = 1\n",
+        },
+    )
+    with pytest.raises(CompileError, match=r"apps/a\.yaml:6:3: config key\(s\) \['SETTINGS'\]"):
+        compile_path(root)

@@ -34,6 +34,38 @@ def _pod_template(
     return template, c
 
 
+def _check_names(ctx: AppContext, source: SourceMap, names: list[tuple[str, str, int]]) -> None:
+    """Raise CompileError for object names the API server would refuse.
+
+    The app name is a DNS-1123 label; names specc derives from it may not be: a Service
+    name must start with a letter (RFC 1035) and a CronJob name is at most 52 characters
+    (the Job names it makes get 11 more).
+    """
+    where = source.value(("metadata", "name"))
+    findings = []
+    for kind, name, limit in names:
+        if len(name) > limit:
+            findings.append(
+                Finding(
+                    where,
+                    f"{kind} name {name!r} made from the app name is longer than {limit} "
+                    "characters: shorten metadata.name",
+                    subject=f"{kind}/{ctx.namespace}/{name}",
+                )
+            )
+        if kind == "Service" and not name[:1].isalpha():
+            findings.append(
+                Finding(
+                    where,
+                    f"a Service name must start with a letter (RFC 1035), and {name!r} "
+                    "does not: rename the app",
+                    subject=f"{kind}/{ctx.namespace}/{name}",
+                )
+            )
+    if findings:
+        raise CompileError(findings)
+
+
 def render_service(
     ctx: AppContext,
     spec: ServiceSpec,
@@ -53,6 +85,8 @@ def render_service(
                 )
             ]
         )
+    if spec.ports:
+        _check_names(ctx, source, [("Service", ctx.name, 63)])
     out: list[DesiredObject] = []
     cm = config_map(ctx, spec, files, source)
     if cm is not None:
@@ -179,6 +213,10 @@ def render_stateful_service(
 ) -> list[DesiredObject]:
     """Return the objects of a stateful service: StatefulSet, headless and client Services,
     PodDisruptionBudget, ConfigMap and backup CronJob."""
+    names = [("Service", f"{ctx.name}-headless", 63)]
+    if spec.backup is not None:
+        names.append(("CronJob", f"{ctx.name}-backup", 52))
+    _check_names(ctx, source, names)
     out: list[DesiredObject] = []
     cm = config_map(ctx, spec, files, source)
     if cm is not None:

@@ -78,6 +78,17 @@ def config_map(
     """
     if spec.config is None:
         return None
+    clash = sorted(set(files) & set(spec.config.literals))
+    if clash:
+        # One ConfigMap holds both; a literal would silently replace the file's content.
+        raise CompileError(
+            [
+                Finding(
+                    source.key(("spec", "config")),
+                    f"config key(s) {clash} name both a file and a literal: rename one",
+                )
+            ]
+        )
     data = {**files, **spec.config.literals}
     if not data:
         return None
