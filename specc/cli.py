@@ -631,8 +631,16 @@ def schema(out: Path | None, check: Path | None) -> None:
 
 @cli.command()
 @_fleet_arg
-@click.option("--base", required=True, help="Revision to compare with (branch, tag, commit).")
+@click.option("--base", default=None, help="Revision to compare with (branch, tag, commit).")
 @click.option("--head", default=None, help="Revision with the change [default: working tree].")
+@click.option(
+    "--cluster",
+    "cluster_name",
+    default=None,
+    help="Compare with this live cluster instead of --base.",
+)
+@click.option("--kubeconfig", type=click.Path(), help="With --cluster: kubeconfig file.")
+@click.option("--context", help="With --cluster: kubeconfig context.")
 @click.option(
     "--output",
     "-o",
@@ -641,7 +649,15 @@ def schema(out: Path | None, check: Path | None) -> None:
     show_default=True,
     help="json for machines, markdown for a pull-request comment.",
 )
-def diff(fleet: Path | None, base: str, head: str | None, output: str) -> None:
+def diff(
+    fleet: Path | None,
+    base: str | None,
+    head: str | None,
+    cluster_name: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    output: str,
+) -> None:
     """Show what a change does to each cluster: objects added, removed and changed.
 
     Renders FLEET at --base and at --head (default: the working tree as it is) without
@@ -669,6 +685,15 @@ def diff(fleet: Path | None, base: str, head: str | None, output: str) -> None:
             report_error(exc, "json" if output == "json" else "text")
         sys.exit(code)
 
+    if (base is None) == (cluster_name is None):
+        _exit(
+            UsageError(
+                "give --base REV to compare revisions, or --cluster NAME to compare with a live cluster"
+            )
+        )
+    if cluster_name is not None:
+        _diff_live(fleet, cluster_name, kubeconfig, context, output)
+    assert base is not None
     root = resolve_fleet(fleet)
     try:
         before, after = render_sides(root, base, head)
@@ -680,6 +705,44 @@ def diff(fleet: Path | None, base: str, head: str | None, output: str) -> None:
         diffreport.Side(before.revision.rev, before.revision.commit),
         diffreport.Side(after.revision.rev, after.revision.commit),
     )
+    if output == "json":
+        from specc import report
+
+        report.print_json(diffreport.diff_json(result, *sides))
+    elif output == "markdown":
+        click.echo(diffreport.diff_markdown(result, *sides), nl=False)
+    else:
+        from rich.console import Console
+        from rich.text import Text
+
+        console = Console(highlight=False, soft_wrap=True)
+        for style, line in diffreport.diff_text(result, *sides):
+            console.print(Text(line, style=style))
+    sys.exit(1 if result.has_changes else 0)
+
+
+def _diff_live(
+    fleet: Path | None, cluster_name: str, kubeconfig: str | None, context: str | None, output: str
+) -> NoReturn:
+    """Compare the live cluster with the working tree's render, in the view of a PR diff."""
+    from specc import diffreport
+    from specc.diff import DiffOptions, FleetDiff, diff_cluster
+    from specc.sync import plan_cluster
+    from specc.sync.liveview import live_objects
+
+    try:
+        valid, render, cluster = _connect_and_render(fleet, cluster_name, kubeconfig, context, 8)
+        options = _sync_options(valid, fleet, False, False)
+        plan, _, _ = plan_cluster(cluster, render, options)
+    except SpeccError as exc:
+        _exit(exc, "json" if output == "json" else "text")
+    from specc.sync.inventory import ApplySetParent, with_membership
+
+    desired = with_membership(render.objects, ApplySetParent.for_cluster(cluster_name))
+    budget = valid.fleet.spec.prune.budget
+    one = diff_cluster(cluster_name, live_objects(plan), desired, DiffOptions(prune_budget=budget))
+    result = FleetDiff([one], budget)
+    sides = (diffreport.Side(f"cluster {cluster_name}"), diffreport.Side("working tree"))
     if output == "json":
         from specc import report
 

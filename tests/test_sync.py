@@ -298,3 +298,29 @@ def test_an_immutable_field_change_is_reported_with_object_and_field(
     (failed,) = [r for r in result.results if r.outcome == "failed"]
     assert str(failed.key) == "Deployment/storefront/web"
     assert "spec.selector" in failed.message and "specc.dev/recreate" in failed.message
+
+
+def test_diff_against_a_live_cluster_shows_drift_and_creations(api: ApiServer, fleet: Path) -> None:
+    runner = CliRunner()
+    kube = ["--kubeconfig", str(api.kubeconfig_path), "--context", "specc-double"]
+    cluster = connect(api)
+    render = render_of(fleet)
+    assert sync(cluster, render).ok
+    in_sync = runner.invoke(cli, ["diff", str(fleet), "--cluster", CLUSTER, *kube])
+    assert in_sync.exit_code == 0, in_sync.output
+    cluster.request(
+        "patch",
+        "PATCH",
+        "/apis/apps/v1/namespaces/payments/statefulsets/ledger-db",
+        [("fieldManager", "kubectl-scale")],
+        {"spec": {"replicas": 5}},
+        "application/merge-patch+json",
+    )
+    cluster.delete(ObjectKey("", "Service", "storefront", "web"), "v1")
+    drifted = runner.invoke(cli, ["diff", str(fleet), "--cluster", CLUSTER, "-o", "json", *kube])
+    assert drifted.exit_code == 1, drifted.output
+    (dev,) = json.loads(drifted.output)["clusters"]
+    assert [o["object"] for o in dev["added"]] == ["Service/storefront/web"]
+    (changed,) = dev["changed"]
+    assert changed["object"] == "StatefulSet/payments/ledger-db"
+    assert [(f["path"], f["old"], f["new"]) for f in changed["fields"]] == [("spec.replicas", 5, 1)]
