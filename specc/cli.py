@@ -289,7 +289,8 @@ def _connect_and_render(
     conn = valid.cluster(cluster_name).connection
     options = ClusterOptions(
         kubeconfig=kubeconfig or conn.kubeconfig,
-        context=context or conn.context,
+        # An explicit --kubeconfig brings its own current context; the fleet names its own.
+        context=context or (None if kubeconfig else conn.context),
         in_cluster=conn.in_cluster and not (kubeconfig or context),
         concurrency=concurrency,
     )
