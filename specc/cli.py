@@ -706,6 +706,13 @@ def diff(
         diffreport.Side(before.revision.rev, before.revision.commit),
         diffreport.Side(after.revision.rev, after.revision.commit),
     )
+    _print_diff(result, sides, output)
+
+
+def _print_diff(result: Any, sides: tuple[Any, Any], output: str) -> NoReturn:
+    """Print a FleetDiff as text, JSON or markdown; exit 1 if anything changes."""
+    from specc import diffreport
+
     if output == "json":
         from specc import report
 
@@ -744,20 +751,7 @@ def _diff_live(
     one = diff_cluster(cluster_name, live_objects(plan), desired, DiffOptions(prune_budget=budget))
     result = FleetDiff([one], budget)
     sides = (diffreport.Side(f"cluster {cluster_name}"), diffreport.Side("working tree"))
-    if output == "json":
-        from specc import report
-
-        report.print_json(diffreport.diff_json(result, *sides))
-    elif output == "markdown":
-        click.echo(diffreport.diff_markdown(result, *sides), nl=False)
-    else:
-        from rich.console import Console
-        from rich.text import Text
-
-        console = Console(highlight=False, soft_wrap=True)
-        for style, line in diffreport.diff_text(result, *sides):
-            console.print(Text(line, style=style))
-    sys.exit(1 if result.has_changes else 0)
+    _print_diff(result, sides, output)
 
 
 def _exit(exc: SpeccError, output: str = "text") -> NoReturn:
