@@ -13,7 +13,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -69,18 +68,6 @@ class Repo:
         text = path.read_text()
         assert old in text
         path.write_text(text.replace(old, new, 1))
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ApiServer]:
-    with ApiServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def api(server: ApiServer) -> ApiServer:
-    server.reset()
-    return server
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,10 @@ from specc.testing import ApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = "dev"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ApiServer]:
-    if os.environ.get("SPECC_TEST_KUBECONFIG"):
-        pytest.skip("these tests inspect the double's request log")
-    with ApiServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def api(server: ApiServer) -> ApiServer:
-    server.reset()
-    return server
+# These tests read the double's request log and inject faults.
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("SPECC_TEST_KUBECONFIG")), reason="needs the double"
+)
 
 
 @pytest.fixture
