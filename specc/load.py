@@ -36,6 +36,8 @@ _COMPOSE_SAFE_DEPTH = 2_000
 
 FieldPath = tuple[str | int, ...]
 
+_COLLECTION_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+
 
 @dataclass
 class SourceMap:
@@ -133,6 +135,10 @@ class _Builder:
         self.source.values[loc] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):  # the common case first
             return self._scalar(node)
+        if node.tag not in _COLLECTION_TAGS:
+            # A tag on a collection (`!!python/object/apply`, `!Ref`, `!!omap`) would
+            # otherwise be dropped silently and the collection read as a plain one.
+            raise _Refused(self.pos(node), f"unsupported YAML tag {node.tag!r}")
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, loc, depth)
         assert isinstance(node, yaml.SequenceNode)
@@ -259,6 +265,17 @@ def parse_text(text: str, path: str) -> tuple[list[Document], list[Finding]]:
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = exc.problem or exc.context or "invalid YAML"
         findings.append(Finding(Position(path, line, col), f"invalid YAML: {problem}"))
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (a control character): located by its offset.
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character or "\0")
+        findings.append(
+            Finding(
+                Position(path, line, col),
+                f"invalid YAML: character U+{char:04X} is not allowed ({exc.reason})",
+            )
+        )
     except yaml.YAMLError as exc:
         findings.append(Finding(Position(path), f"invalid YAML: {exc}"))
     finally:
