@@ -8,6 +8,7 @@ also carry fields the server defaulted or other managers set: the comparison is
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -164,19 +165,21 @@ def _token(node: dict[str, Any], value: Any, step: Step) -> str | None:
         if token == f"i:{step}":
             return token
         if token.startswith("k:") and isinstance(element, dict):
-            try:
-                keys = json.loads(token[2:])
-            except ValueError:
-                continue
-            if all(element.get(k) == v for k, v in keys.items()):
+            keys = _token_json(token)
+            if isinstance(keys, dict) and all(element.get(k) == v for k, v in keys.items()):
                 return token
-        if token.startswith("v:"):
-            try:
-                if json.loads(token[2:]) == element:
-                    return token
-            except ValueError:
-                continue
+        if token.startswith("v:") and _token_json(token) == element:
+            return token
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _token_json(token: str) -> Any:
+    """Return the JSON value of a ``k:``/``v:`` token (the same few recur in every object)."""
+    try:
+        return json.loads(token[2:])
+    except ValueError:
+        return None
 
 
 def owned_paths(fields: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -203,9 +206,8 @@ def resolves(desired: Any, tokens: tuple[str, ...]) -> bool:
         elif token.startswith("k:"):
             if not isinstance(value, list):
                 return False
-            try:
-                keys = json.loads(token[2:])
-            except ValueError:
+            keys = _token_json(token)
+            if not isinstance(keys, dict):
                 return False
             match = [
                 i
@@ -216,10 +218,7 @@ def resolves(desired: Any, tokens: tuple[str, ...]) -> bool:
                 return False
             value = match[0]
         elif token.startswith("v:"):
-            try:
-                wanted = json.loads(token[2:])
-            except ValueError:
-                return False
+            wanted = _token_json(token)
             if not isinstance(value, list) or wanted not in value:
                 return False
             value = wanted

@@ -8,7 +8,6 @@ recognise the parent.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -92,9 +91,8 @@ def with_membership(
     """Return copies of ``objects`` labelled as members of ``parent``'s ApplySet."""
     out = []
     for obj in objects:
-        body = copy.deepcopy(obj.body)
-        labels = body["metadata"].setdefault("labels", {})
-        labels[PART_OF] = parent.id
-        body["metadata"]["labels"] = dict(sorted(labels.items()))
-        out.append(DesiredObject(body, obj.source, obj.origin))
+        # Only metadata changes; the rest of the body is shared with the input, unchanged.
+        meta = dict(obj.body["metadata"])
+        meta["labels"] = dict(sorted({**(meta.get("labels") or {}), PART_OF: parent.id}.items()))
+        out.append(DesiredObject({**obj.body, "metadata": meta}, obj.source, obj.origin))
     return out
