@@ -44,6 +44,18 @@ class UsageError(SpeccError):
     exit_code = 2
 
 
+#: Longest finding message kept whole; longer ones keep their head and tail.
+MAX_MESSAGE = 1_000
+
+
+def abbreviate(text: str, limit: int) -> str:
+    """Return ``text`` cut to about ``limit`` characters, keeping its head and tail."""
+    if len(text) <= limit:
+        return text
+    keep = max((limit - 30) // 2, 1)
+    return f"{text[:keep]}…({len(text) - 2 * keep} characters)…{text[-keep:]}"
+
+
 @dataclass(frozen=True, order=True)
 class Finding:
     """One problem in the fleet, located at a source position."""
@@ -53,6 +65,14 @@ class Finding:
     field_path: str = ""
     # Objects rendered from the spec name themselves too (``Kind/ns/name``).
     subject: str = ""
+
+    def __post_init__(self) -> None:
+        # Messages quote the values they refuse; a multi-megabyte value must not make a
+        # multi-megabyte error (a CI log, a PR comment, the parent's lastError).
+        for name, limit in (("message", MAX_MESSAGE), ("field_path", 300), ("subject", 300)):
+            text = getattr(self, name)
+            if len(text) > limit:
+                object.__setattr__(self, name, abbreviate(text, limit))
 
     def __str__(self) -> str:
         where = str(self.position)

@@ -30,6 +30,9 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
 #: Nesting deeper than this is refused (no real spec comes close).
 MAX_DEPTH = 64
+#: Documents one file may hold; findings one file may report before the rest are counted.
+MAX_DOCUMENTS = 2_000
+MAX_FINDINGS = 100
 #: Texts that might nest deeper than this get an exact depth scan before libyaml composes
 #: them: its composer recurses in C and crashes the process at about 25,000 levels.
 _COMPOSE_SAFE_DEPTH = 2_000
@@ -245,6 +248,9 @@ def parse_text(text: str, path: str) -> tuple[list[Document], list[Finding]]:
     try:
         index = 0
         while loader.check_node():
+            if index >= MAX_DOCUMENTS or len(findings) >= MAX_FINDINGS:
+                findings.append(_stopped(path, loader, index, len(findings)))
+                break
             node = loader.get_node()
             if node is None:
                 break
@@ -280,7 +286,23 @@ def parse_text(text: str, path: str) -> tuple[list[Document], list[Finding]]:
         findings.append(Finding(Position(path), f"invalid YAML: {exc}"))
     finally:
         loader.dispose()
+    if len(findings) > MAX_FINDINGS:
+        more = len(findings) - MAX_FINDINGS
+        last = findings[MAX_FINDINGS - 1].position
+        findings = findings[:MAX_FINDINGS]
+        findings.append(Finding(last, f"and {more} more problems in this file, not shown"))
     return docs, findings
+
+
+def _stopped(path: str, loader: Any, documents: int, found: int) -> Finding:
+    """Return the finding that says why reading a file stopped early, where it stopped."""
+    mark = loader.peek_event().start_mark
+    where = Position(path, mark.line + 1, mark.column + 1)
+    if documents >= MAX_DOCUMENTS:
+        return Finding(
+            where, f"more than {MAX_DOCUMENTS} documents in one file; the rest is not read"
+        )
+    return Finding(where, f"{found} problems found; the rest of the file is not read")
 
 
 def read_text(root: Path, file: Path, real_root: Path | None = None) -> str:
@@ -289,7 +311,10 @@ def read_text(root: Path, file: Path, real_root: Path | None = None) -> str:
     ``real_root`` is ``root.resolve()``, for callers that read many files.
     """
     rel = relpath(root, file)
-    resolved = file.resolve()
+    try:
+        resolved = _resolve(file)
+    except ValueError as exc:
+        raise LoadError([Finding(Position(rel), str(exc))]) from None
     if not resolved.is_relative_to(real_root or root.resolve()):
         raise LoadError([Finding(Position(rel), "file leaves the fleet root (symlink?)")])
     try:
@@ -321,9 +346,20 @@ def resolve_reference(root: Path, base: str, ref: str) -> Path:
         raise ValueError("must be a path relative to the spec file, not absolute")
     candidate = Path(os.path.normpath((root / base).parent / ref))
     real_root = root.resolve()
-    if not candidate.resolve().is_relative_to(real_root):
+    if not _resolve(candidate).is_relative_to(real_root):
         raise ValueError(f"{ref!r} leaves the fleet root")
     return candidate
+
+
+def _resolve(path: Path) -> Path:
+    """Return ``path`` with symlinks resolved; raise ``ValueError`` on a symlink loop.
+
+    Python 3.11 raises RuntimeError for a loop, later versions OSError (ELOOP).
+    """
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:
+        raise ValueError(f"{relpath(path.parent, path)!r} is a symlink loop") from exc
 
 
 def relpath(root: Path, file: Path) -> str:
@@ -350,7 +386,11 @@ def _yaml_files(root: Path, folder: str, findings: list[Finding]) -> Iterator[Pa
         for d in list(dirnames):
             if (here / d).is_symlink():
                 dirnames.remove(d)
-                if not (here / d).resolve().is_relative_to(real_root):
+                try:
+                    inside = _resolve(here / d).is_relative_to(real_root)
+                except ValueError:
+                    inside = False
+                if not inside:
                     findings.append(
                         Finding(
                             Position(relpath(root, here / d)),

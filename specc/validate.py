@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from specc.errors import Finding, LoadError, Position, ValidationError
 from specc.load import (
+    MAX_FINDINGS,
     Document,
     FieldPath,
     SourceMap,
@@ -89,8 +90,17 @@ def typed(model: type[M], data: Any, source: SourceMap) -> tuple[M | None, list[
     try:
         return model.model_validate(data), []
     except pydantic.ValidationError as exc:
-        findings = [_finding(model, err, data, source) for err in exc.errors()]
-        return None, _merge_alternatives(findings)
+        errors = exc.errors()
+        findings = [_finding(model, err, data, source) for err in errors[:MAX_FINDINGS]]
+        findings = _merge_alternatives(findings)
+        if len(errors) > MAX_FINDINGS:
+            findings.append(
+                Finding(
+                    source.value(()),
+                    f"and {len(errors) - MAX_FINDINGS} more problems in this document, not shown",
+                )
+            )
+        return None, findings
 
 
 def _merge_alternatives(findings: list[Finding]) -> list[Finding]:
@@ -422,9 +432,14 @@ def _file_refs(
             continue
         if not path.is_file():
             out.append(
-                Finding(source.value(loc), f"config file {ref!r} does not exist", _dotted(loc))
+                Finding(source.value(loc), f"config file {ref!r} {_missing(path)}", _dotted(loc))
             )
     return out
+
+
+def _missing(path: Path) -> str:
+    """Say why ``path``, which is not a regular file, cannot be read."""
+    return "is not a regular file" if path.exists() else "does not exist"
 
 
 def _manifest_files(root: Path, app: ValidApp) -> list[Finding]:
@@ -440,7 +455,7 @@ def _manifest_files(root: Path, app: ValidApp) -> list[Finding]:
             out.append(Finding(where, f"manifest file {exc}", _dotted(loc)))
             continue
         if not path.is_file():
-            out.append(Finding(where, f"manifest file {ref!r} does not exist", _dotted(loc)))
+            out.append(Finding(where, f"manifest file {ref!r} {_missing(path)}", _dotted(loc)))
             continue
         try:
             text = read_text(root, path)
