@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shlex
 import subprocess
 import tarfile
@@ -15,6 +16,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from specc.errors import GitError
+
+#: Transports the agent may fetch over; git's own ext:: and fd:: run commands.
+ALLOWED_PROTOCOLS = "https:ssh:git:http:file"
+#: What git's check-ref-format refuses in a branch name (see git-check-ref-format(1)).
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|\.lock(/|$)")
+
+
+def check_url(url: str) -> None:
+    """Raise GitError unless ``url`` can only be read as a repository URL, never an option."""
+    if not url or url.startswith("-"):
+        raise GitError(f"repository URL {url!r} must not be empty or start with '-'")
+    if any(c in url for c in "\x00\n\r"):
+        raise GitError(f"repository URL {url!r} contains a control character")
+
+
+def check_branch(branch: str) -> None:
+    """Raise GitError unless ``branch`` is a valid git branch name that is not an option."""
+    if (
+        not branch
+        or branch.startswith(("-", "/", "."))
+        or branch.endswith(("/", "."))
+        or branch == "@"
+        or _BAD_REF.search(branch)
+    ):
+        raise GitError(f"branch {branch!r} is not a valid git branch name")
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,7 @@ class GitSource:
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_CONFIG_")}
         env["GIT_TERMINAL_PROMPT"] = "0"
+        env.setdefault("GIT_ALLOW_PROTOCOL", ALLOWED_PROTOCOLS)
         token = self._token()
         if token:
             env["GIT_CONFIG_COUNT"] = "1"
@@ -89,10 +116,19 @@ class GitSource:
 
     def fetch(self) -> str:
         """Fetch the branch (cloning the first time); return the commit it points at."""
+        url, branch = self.options.url, self.options.branch
+        check_url(url)
+        check_branch(branch)
         if not (self.dir / "HEAD").is_file():
             self.dir.mkdir(parents=True, exist_ok=True)
             self.git("init", "--bare", "--quiet")
-            self.git("remote", "add", "origin", self.options.url)
+        # Set the URL on every fetch: a mirror left by an earlier run (or a failed first
+        # one) may have another URL, or none. "--" keeps the URL from being read as an option.
+        current = self.git("config", "--get", "remote.origin.url", check=False)
+        if current.returncode != 0:
+            self.git("remote", "add", "--", "origin", url)
+        elif current.stdout.decode("utf-8", "replace").strip() != url:
+            self.git("remote", "set-url", "--", "origin", url)
         ref = f"refs/remotes/origin/{self.options.branch}"
         # "+" accepts a rewound branch here; whether to apply it is decided by the caller.
         self.git(
