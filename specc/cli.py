@@ -153,6 +153,10 @@ def render(
     except SpeccError as exc:
         _exit(exc, "json" if output == "json" else "text")
     if output is not None:
+        if len(renders) > 1:
+            # One stream of several clusters would repeat objects with nothing to tell them apart.
+            names = ", ".join(r.cluster for r in renders)
+            _exit(UsageError(f"--output prints one cluster: add --cluster (one of {names})"))
         objects = [o.body for r in renders for o in r.objects]
         if output == "json":
             import json
