@@ -361,7 +361,7 @@ def test_render_does_not_import_the_kubernetes_client() -> None:
         "import sys\n"
         "from click.testing import CliRunner\n"
         "from specc.cli import cli\n"
-        f"r = CliRunner().invoke(cli, ['render', {str(EXAMPLE_FLEET)!r}, '-o', 'json'])\n"
+        f"r = CliRunner().invoke(cli, ['render', {str(EXAMPLE_FLEET)!r}, '-o', 'json', '--cluster', 'prod-eu'])\n"
         "assert r.exit_code == 0, r.output\n"
         "print(sorted(m for m in ('kubernetes', 'deepdiff', 'jsonschema') if m in sys.modules))\n"
     )
