@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +58,9 @@ class DesiredObject:
     #: The spec document that made it, as ``Kind/team/name`` (``Team/name`` for teams).
     origin: str = ""
 
-    @property
+    @functools.cached_property
     def key(self) -> ObjectKey:
+        # Computed once: plan, write and check ask for it many times per object.
         return ObjectKey.of(self.body)
 
     @property
