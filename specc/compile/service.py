@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from specc.compile.meta import AppContext, make
 from specc.compile.workload import (
@@ -19,19 +19,30 @@ from specc.objects import PRUNE_ANNOTATION, DesiredObject
 from specc.spec.apps import ServiceSpec, StatefulServiceSpec
 from specc.spec.fleet import EnvironmentDefaults
 
+WorkloadT = TypeVar("WorkloadT", ServiceSpec, StatefulServiceSpec)
 
-def _pod_template(
+
+def _workload(
     ctx: AppContext,
-    spec: ServiceSpec | StatefulServiceSpec,
-    config_name: str | None,
+    spec: WorkloadT,
     source: SourceMap,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    c, volumes = container(ctx, spec, config_name, source)
+    files: dict[str, str],
+    defaults: EnvironmentDefaults,
+) -> tuple[list[DesiredObject], WorkloadT, dict[str, Any], dict[str, Any]]:
+    """Return what both workload kinds start from: the config ConfigMap (if any), the spec
+    with environment defaults applied, the pod template and its container."""
+    out: list[DesiredObject] = []
+    cm = config_map(ctx, spec, files, source)
+    if cm is not None:
+        out.append(cm)
+    if spec.resources is None and defaults.resources is not None:
+        spec = spec.model_copy(update={"resources": defaults.resources})
+    c, volumes = container(ctx, spec, cm.name if cm else None, source)
     pod: dict[str, Any] = {"containers": [c], **pod_spec_extras(spec)}
     if volumes:
         pod["volumes"] = volumes
     template = {"metadata": {"labels": ctx.pod_labels}, "spec": pod}
-    return template, c
+    return out, spec, template, c
 
 
 def _check_names(ctx: AppContext, source: SourceMap, names: list[tuple[str, str, int]]) -> None:
@@ -87,13 +98,7 @@ def render_service(
         )
     if spec.ports:
         _check_names(ctx, source, [("Service", ctx.name, 63)])
-    out: list[DesiredObject] = []
-    cm = config_map(ctx, spec, files, source)
-    if cm is not None:
-        out.append(cm)
-    if spec.resources is None and defaults.resources is not None:
-        spec = spec.model_copy(update={"resources": defaults.resources})
-    template, _ = _pod_template(ctx, spec, cm.name if cm else None, source)
+    out, spec, template, _ = _workload(ctx, spec, source, files, defaults)
     if spec.zone_spread:
         template["spec"]["topologySpreadConstraints"] = [
             {
@@ -217,13 +222,7 @@ def render_stateful_service(
     if spec.backup is not None:
         names.append(("CronJob", f"{ctx.name}-backup", 52))
     _check_names(ctx, source, names)
-    out: list[DesiredObject] = []
-    cm = config_map(ctx, spec, files, source)
-    if cm is not None:
-        out.append(cm)
-    if spec.resources is None and defaults.resources is not None:
-        spec = spec.model_copy(update={"resources": defaults.resources})
-    template, c = _pod_template(ctx, spec, cm.name if cm else None, source)
+    out, spec, template, c = _workload(ctx, spec, source, files, defaults)
     st = spec.storage
     c.setdefault("volumeMounts", []).insert(0, {"name": "data", "mountPath": st.mount_path})
     # Hard anti-affinity: two members on one node would fail together.
