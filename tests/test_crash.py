@@ -126,8 +126,11 @@ def crash_scenario(server: ApiServer, c: Commits, update: bool, kills: list[floa
     return crashes
 
 
-def run_crash_property(server: ApiServer, c: Commits, examples: int, name: str) -> None:
+def run_crash_property(
+    server: ApiServer, c: Commits, examples: int, name: str, update: bool | None = None
+) -> None:
     figures: Counter[str] = Counter()
+    updates = st.booleans() if update is None else st.just(update)
 
     @settings(
         max_examples=examples,
@@ -136,7 +139,7 @@ def run_crash_property(server: ApiServer, c: Commits, examples: int, name: str) 
         database=None,
     )
     @given(
-        update=st.booleans(),
+        update=updates,
         # Where the server dies, as a share of the writes a whole sync makes (> 1: never).
         kills=st.lists(st.floats(0.0, 1.1), min_size=1, max_size=3),
     )
@@ -155,8 +158,12 @@ def test_a_sync_killed_after_any_write_converges_on_the_next_run(
 
 
 @pytest.mark.slow
-def test_many_kill_points_in_a_50_app_fleet_converge(server: ApiServer, tmp_path: Path) -> None:
-    run_crash_property(server, make_commits(server, tmp_path / "fleet", 50), 150, "crash-slow")
+@pytest.mark.parametrize("update", [False, True], ids=["first-sync", "update"])
+def test_many_kill_points_in_a_50_app_fleet_converge(
+    server: ApiServer, tmp_path: Path, update: bool
+) -> None:
+    commits = make_commits(server, tmp_path / "fleet", 50)
+    run_crash_property(server, commits, 60, f"crash-slow-{'update' if update else 'first'}", update)
 
 
 def test_every_kill_point_of_an_update_converges(server: ApiServer, small: Commits) -> None:
