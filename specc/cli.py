@@ -93,11 +93,15 @@ def cli() -> None:
 @_fleet_arg
 @_OUTPUT
 def validate(fleet: Path | None, output: str) -> None:
-    """Validate FLEET (default ./fleet); exit 1 listing every error with file:line:col."""
-    from specc.pipeline import validate_path
+    """Validate FLEET (default ./fleet); exit 1 listing every error with file:line:col.
+
+    Runs every stage a sync would (load, validate, compile, schema check) without
+    writing anything, so a commit that passes here is one the agent will apply.
+    """
+    from specc.pipeline import render_path
 
     try:
-        valid = validate_path(resolve_fleet(fleet))
+        valid, _ = render_path(resolve_fleet(fleet))
     except SpeccError as exc:
         _exit(exc, output)
     apps = len(valid.apps)
