@@ -482,6 +482,7 @@ def _connect(kubeconfig: str | None, context: str | None, concurrency: int = 8) 
 )
 @click.option("--keyring", type=click.Path(), help="GNUPGHOME with the trusted keys.")
 @click.option("--token-file", type=click.Path(), help="File holding an HTTPS token.")
+@click.option("--token-env", metavar="NAME", help="Environment variable holding an HTTPS token.")
 @click.option("--ssh-key", type=click.Path(), help="SSH private key file.")
 @click.option(
     "--webhook-secret-file", type=click.Path(), help="Shared secret for POST /hook (HMAC-SHA256)."
@@ -514,6 +515,7 @@ def agent(
     verify_signatures: bool,
     keyring: str | None,
     token_file: str | None,
+    token_env: str | None,
     ssh_key: str | None,
     webhook_secret_file: str | None,
     listen: str,
@@ -541,6 +543,7 @@ def agent(
                 branch=branch,
                 workdir=workdir / "repo",
                 token_file=token_file,
+                token_env=token_env,
                 ssh_key_file=ssh_key,
                 keyring=keyring,
             ),
