@@ -45,8 +45,7 @@ def connect(
 
 
 def seed_faults(api: ApiServer, seed: int) -> None:
-    # Faults.seed is read only when the Faults object is built; reseed its generator.
-    api.faults._random.seed(seed)
+    api.faults.reseed(seed)
 
 
 # -- objects specc does not own ------------------------------------------------------------

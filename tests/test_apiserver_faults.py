@@ -58,8 +58,7 @@ def test_injected_server_errors_fire_a_limited_number_of_times(
 
 
 def test_fault_rate_is_a_probability(apiserver: ApiServer) -> None:
-    apiserver.faults.seed = 1
-    apiserver.faults._random.seed(1)
+    apiserver.faults.reseed(1)
     apiserver.faults.add("/version", status=503, rate=0.5)
     http = urllib3.PoolManager(retries=False)
     statuses = [http.request("GET", apiserver.url + "/version").status for _ in range(200)]

@@ -221,8 +221,7 @@ def test_a_change_that_would_prune_most_of_the_inventory_is_refused(
 
 
 def test_sync_converges_through_bursts_of_429_and_503(api: ApiServer, fleet: Path) -> None:
-    api.faults.seed = 7
-    api.faults._random.seed(7)
+    api.faults.reseed(7)
     api.faults.add("/api*", status=429, rate=0.2, retry_after=0)
     api.faults.add("/api*", status=503, rate=0.1)
     cluster = connect(api)

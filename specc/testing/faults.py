@@ -122,6 +122,12 @@ class Faults:
             self.rules.append(rule)
         return rule
 
+    def reseed(self, seed: int) -> None:
+        """Make the random fault draws repeatable from here on."""
+        with self._lock:
+            self.seed = seed
+            self._random.seed(seed)
+
     def kill_after_writes(self, writes: int) -> None:
         """Stop answering anything once ``writes`` more writes have succeeded."""
         with self._lock:
@@ -193,6 +199,9 @@ class RequestRecord:
     duration: float
 
 
+_WRITE_VERBS = ("create", "update", "patch", "apply", "delete", "deletecollection")
+
+
 class RequestLog:
     """Every request served, with counters by (verb, resource)."""
 
@@ -217,11 +226,17 @@ class RequestLog:
             )
 
     def writes(self) -> int:
-        """Return how many mutating requests were served."""
-        return sum(
-            self.count(verb)
-            for verb in ("create", "update", "patch", "apply", "delete", "deletecollection")
-        )
+        """Return how many mutating requests were served: dry-runs and failures included."""
+        return sum(self.count(verb) for verb in _WRITE_VERBS)
+
+    def persisted_writes(self) -> int:
+        """Return how many mutating requests changed stored state (what the kill switch counts)."""
+        with self._lock:
+            return sum(
+                1
+                for r in self.records
+                if r.verb in _WRITE_VERBS and r.status < 300 and "dryRun" not in r.query
+            )
 
     def clear(self) -> None:
         """Forget every record and counter."""
