@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -49,60 +48,13 @@ GIT_ENV = {
 
 
 def write_fleet(root: Path, n: int) -> None:
-    """Write the benchmark fleet of ``n`` services under ``root``."""
+    """Write the benchmark fleet of ``n`` services under ``root`` (render_vs_kustomize's)."""
     sys.path.insert(0, str(BENCH))
     try:
         from render_vs_kustomize import write_specc_fleet  # type: ignore[import-not-found]
-    except ImportError:
-        _write_small_fleet(root, n)
-    else:
-        write_specc_fleet(root, n)
     finally:
         sys.path.remove(str(BENCH))
-
-
-def _write_small_fleet(root: Path, n: int) -> None:
-    def dump(rel: str, doc: dict[str, Any]) -> None:
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-
-    envs = ("dev", "staging", "prod")
-    dump(
-        "fleet.yaml",
-        {
-            "apiVersion": "specc.dev/v1alpha1",
-            "kind": "Fleet",
-            "metadata": {"name": "bench"},
-            "spec": {
-                "environments": [{"name": e} for e in envs],
-                "clusters": [{"name": e, "environment": e} for e in envs],
-            },
-        },
-    )
-    for t in range((n + 49) // 50):
-        team = f"team-{t:02d}"
-        dump(
-            f"teams/{team}.yaml",
-            {"apiVersion": "specc.dev/v1alpha1", "kind": "Team", "metadata": {"name": team}},
-        )
-    for i in range(n):
-        name, team = f"svc-{i:04d}", f"team-{i // 50:02d}"
-        dump(
-            f"apps/{team}/{name}.yaml",
-            {
-                "apiVersion": "specc.dev/v1alpha1",
-                "kind": "Service",
-                "metadata": {"name": name, "team": team},
-                "spec": {
-                    "image": f"ghcr.io/acme/{name}:1.{i % 7}.0",
-                    "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
-                    "config": {"literals": {"APP_NAME": name, "WORKERS": str(2 + i % 4)}},
-                    "autoscaling": {"minReplicas": 2, "maxReplicas": 6},
-                    "disruptionBudget": {"maxUnavailable": 1},
-                },
-            },
-        )
+    write_specc_fleet(root, n)
 
 
 def git(repo: Path, *args: str) -> str:
