@@ -15,6 +15,7 @@ from specc.cli import cli
 from specc.objects import ClusterRender, ObjectKey
 from specc.pipeline import render_path
 from specc.sync import Cluster, ClusterOptions, PlanOptions, SyncOptions, plan_cluster, sync
+from specc.sync.apply import read_status
 from specc.sync.inventory import PART_OF, ApplySetParent
 from specc.testing import ApiServer
 
@@ -91,6 +92,7 @@ def test_members_carry_the_applyset_label_and_parent_records_the_commit(
     assert cm["data"]["lastAppliedCommit"] == "abc123" and cm["data"]["objects"] == str(
         len(render.objects)
     )
+    assert cm["data"]["lastCounts"] == f"created={len(render.objects)}"
     deploy = live(api, "/apis/apps/v1/namespaces/storefront/deployments/web")
     assert deploy["metadata"]["labels"][PART_OF] == parent.id
 
@@ -145,6 +147,8 @@ def test_no_force_turns_a_conflict_into_an_error(api: ApiServer, fleet: Path) ->
     assert not result.ok
     (failed,) = [r for r in result.results if r.outcome == "failed"]
     assert "kubectl-scale" in failed.message and ".spec.replicas" in failed.message
+    st = read_status(cluster, ApplySetParent.for_cluster(CLUSTER))
+    assert st["lastResult"] == "failed" and "StatefulSet/payments/ledger-db" in st["lastError"]
 
 
 def test_removing_an_app_prunes_its_objects_and_nothing_else(api: ApiServer, fleet: Path) -> None:

@@ -241,9 +241,13 @@ def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = 
         kept += [e.key for e in the_plan.by_action("skip") if _is_member(e.live, parent)]
         if failed:
             kept += [e.key for e in prunes]
-        _ensure_parent(
-            cluster, parent, kept, set(), _status(live_parent, options, final, len(kept))
-        )
+        status = _status(live_parent, options, final, len(kept))
+        # What the last sync did, in kubectl's words: `specc status` shows it.
+        status["lastCounts"] = ",".join(f"{k}={n}" for k, n in out.counts().items() if n)
+        if not out.ok:
+            failures = [f"{r.key}: {r.message}" for r in out.results if r.outcome == "failed"]
+            status["lastError"] = ("; ".join(failures) or "interrupted")[:4000]
+        _ensure_parent(cluster, parent, kept, set(), status)
     return out
 
 
