@@ -185,6 +185,15 @@ RULES = [
         "valid integer", id="team-field-type",
     ),
     pytest.param(
+        STOREFRONT, "      group: support", "      group: support\n      user: sam", "- role: view",
+        "spec.access[1]", "set exactly one of group, user and serviceAccount", id="access-two-subjects",
+    ),
+    pytest.param(
+        STOREFRONT, "        namespaceSelector: {kubernetes.io/metadata.name: monitoring}\n", "",
+        "- name: monitoring", "spec.network.allowFrom[1]", "set namespaceSelector and/or podSelector",
+        id="allowed-source-without-selector",
+    ),
+    pytest.param(
         "fleet.yaml", "      environment: staging", "      environment: qa", "  environments:",
         "spec", "cluster 'staging' names environment 'qa'", id="cluster-unknown-environment",
     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from specc.spec.base import (
     DNSLabel,
@@ -14,6 +14,7 @@ from specc.spec.base import (
     Quantity,
     ResourceList,
     SpecModel,
+    dns_label,
 )
 
 
@@ -44,6 +45,15 @@ class AllowedSource(SpecModel):
     pod_selector: Labels | None = None
     ports: list[PortNumber] | None = None
 
+    @model_validator(mode="after")
+    def _a_peer(self) -> AllowedSource:
+        # A NetworkPolicy peer with neither selector is refused by the API server.
+        if self.namespace_selector is None and self.pod_selector is None:
+            raise ValueError(
+                "set namespaceSelector and/or podSelector ({} selects every namespace or pod)"
+            )
+        return self
+
 
 class Network(SpecModel):
     allow_same_namespace: bool = True
@@ -56,7 +66,18 @@ class Access(SpecModel):
     role: Literal["view", "edit", "admin"]
     group: str | None = None
     user: str | None = None
+    #: ``name`` (in the team's namespace) or ``namespace/name``.
     service_account: str | None = None
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> Access:
+        subjects = (self.group, self.user, self.service_account)
+        if sum(s is not None for s in subjects) != 1:
+            raise ValueError("set exactly one of group, user and serviceAccount")
+        if self.service_account is not None:
+            for part in self.service_account.split("/", 1):
+                dns_label(part)
+        return self
 
 
 class TeamSpec(SpecModel):
