@@ -426,7 +426,7 @@ def sync(
             ]
         report.print_json(data)
     else:
-        report.print_sync(result, "sync")
+        report.print_sync(result)
         for h in unhealthy:
             click.echo(f"{h.key}: {h.status} {h.message}".rstrip(), err=True)
         if wait and not unhealthy and result.ok:

@@ -7,13 +7,13 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from specc.errors import Finding
 
-
-def findings_json(findings: Iterable[Finding]) -> str:
-    return json.dumps({"errors": [f.to_dict() for f in findings]}, indent=2)
+if TYPE_CHECKING:  # the sync package imports the kubernetes client lazily; keep it so
+    from specc.sync.apply import SyncResult
+    from specc.sync.plan import Plan
 
 
 def github_annotations(findings: Iterable[Finding], root: Path | None = None) -> str:
@@ -60,7 +60,7 @@ def _abbrev(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def plan_lines(plan: Any) -> list[str]:
+def plan_lines(plan: Plan) -> list[str]:
     """Return a plan as lines for a terminal: one per object that changes, drift first."""
     lines = []
     for entry in plan.entries:
@@ -80,7 +80,7 @@ def plan_lines(plan: Any) -> list[str]:
     return lines
 
 
-def print_sync(result: Any, verb: str) -> None:
+def print_sync(result: SyncResult) -> None:
     """Print a sync or plan result as a table with counts, using rich."""
     from rich.console import Console
     from rich.table import Table

@@ -95,9 +95,7 @@ class GitSource:
             return os.environ.get(self.options.token_env, "").strip()
         return ""
 
-    def git(
-        self, *args: str, check: bool = True, stdout_bytes: bool = False
-    ) -> subprocess.CompletedProcess[bytes]:
+    def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         """Run git in the mirror; raise GitError with git's own words when it fails."""
         try:
             proc = subprocess.run(
