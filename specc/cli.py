@@ -280,15 +280,20 @@ def _cluster_options(func: Any) -> Any:
     return func
 
 
-def _connect_and_render(
+def _prepare_sync(
     fleet: Path | None,
     cluster_name: str,
     kubeconfig: str | None,
     context: str | None,
     concurrency: int,
-) -> tuple[Any, Any, Any]:
+    no_prune: bool = False,
+    allow_mass_prune: bool = False,
+    **sync_options: Any,
+) -> tuple[Any, Any, Any, Any]:
+    """Return the validated fleet, the cluster's checked render, a client and sync options."""
+    from specc.gitinfo import head_commit
     from specc.pipeline import render_path
-    from specc.sync import Cluster, ClusterOptions
+    from specc.sync import Cluster, ClusterOptions, PlanOptions, SyncOptions
 
     root = resolve_fleet(fleet)
     try:
@@ -296,27 +301,24 @@ def _connect_and_render(
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
     conn = valid.cluster(cluster_name).connection
-    options = ClusterOptions(
-        kubeconfig=kubeconfig or conn.kubeconfig,
-        # An explicit --kubeconfig brings its own current context; the fleet names its own.
-        context=context or (None if kubeconfig else conn.context),
-        in_cluster=conn.in_cluster and not (kubeconfig or context),
-        concurrency=concurrency,
+    cluster = Cluster.connect(
+        ClusterOptions(
+            kubeconfig=kubeconfig or conn.kubeconfig,
+            # An explicit --kubeconfig brings its own current context; the fleet names its own.
+            context=context or (None if kubeconfig else conn.context),
+            in_cluster=conn.in_cluster and not (kubeconfig or context),
+            concurrency=concurrency,
+        )
     )
-    return valid, render, Cluster.connect(options)
-
-
-def _sync_options(
-    valid: Any, fleet: Path | None, no_prune: bool, allow_mass_prune: bool, **kw: Any
-) -> Any:
-    from specc.gitinfo import head_commit
-    from specc.sync import PlanOptions, SyncOptions
-
-    budget = valid.fleet.spec.prune.budget
     plan_options = PlanOptions(
-        prune=not no_prune, prune_budget=budget, allow_mass_prune=allow_mass_prune
+        prune=not no_prune,
+        prune_budget=valid.fleet.spec.prune.budget,
+        allow_mass_prune=allow_mass_prune,
     )
-    return SyncOptions(plan=plan_options, commit=head_commit(resolve_fleet(fleet)), **kw)
+    options = SyncOptions(
+        plan=plan_options, commit=head_commit(root), concurrency=concurrency, **sync_options
+    )
+    return valid, render, cluster, options
 
 
 @cli.command()
@@ -338,10 +340,9 @@ def plan(
     from specc.sync import plan_cluster
 
     try:
-        valid, render, cluster = _connect_and_render(
-            fleet, cluster_name, kubeconfig, context, concurrency
+        _, render, cluster, options = _prepare_sync(
+            fleet, cluster_name, kubeconfig, context, concurrency, no_prune, allow_mass_prune
         )
-        options = _sync_options(valid, fleet, no_prune, allow_mass_prune, concurrency=concurrency)
         result, _, _ = plan_cluster(cluster, render, options)
     except SpeccError as exc:
         _exit(exc, output)
@@ -397,15 +398,14 @@ def sync(
     from specc.sync import sync as run_sync
 
     try:
-        valid, render, cluster = _connect_and_render(
-            fleet, cluster_name, kubeconfig, context, concurrency
-        )
-        options = _sync_options(
-            valid,
+        _, render, cluster, options = _prepare_sync(
             fleet,
+            cluster_name,
+            kubeconfig,
+            context,
+            concurrency,
             no_prune,
             allow_mass_prune,
-            concurrency=concurrency,
             dry_run=dry_run,
             force=not no_force,
         )
@@ -752,8 +752,7 @@ def _diff_live(
     from specc.sync.liveview import live_objects
 
     try:
-        valid, render, cluster = _connect_and_render(fleet, cluster_name, kubeconfig, context, 8)
-        options = _sync_options(valid, fleet, False, False)
+        valid, render, cluster, options = _prepare_sync(fleet, cluster_name, kubeconfig, context, 8)
         plan, _, _ = plan_cluster(cluster, render, options)
     except SpeccError as exc:
         _exit(exc, "json" if output == "json" else "text")
