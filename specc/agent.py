@@ -190,15 +190,18 @@ class Agent:
             )
             if result.interrupted:
                 reason = reason or "interrupted"
-            record_status(
-                self.cluster,
-                self.parent,
-                {
-                    "lastAttemptedCommit": commit,
-                    "lastResult": "failed",
-                    "lastError": reason[:4000] or "failed",
-                },
-            )
+            if result.refused:
+                # A refused sync writes nothing, not even its status; the agent reports it.
+                # Failed objects the sync records on the parent itself.
+                record_status(
+                    self.cluster,
+                    self.parent,
+                    {
+                        "lastAttemptedCommit": commit,
+                        "lastResult": "failed",
+                        "lastError": reason[:4000],
+                    },
+                )
             raise SyncFailed(reason or "sync failed")
         self.last_applied = commit
         self.last_render = render
