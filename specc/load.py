@@ -34,8 +34,9 @@ MAX_DEPTH = 64
 MAX_DOCUMENTS = 2_000
 MAX_FINDINGS = 100
 #: Texts that might nest deeper than this get an exact depth scan before libyaml composes
-#: them: its composer recurses in C and crashes the process at about 25,000 levels.
-_COMPOSE_SAFE_DEPTH = 2_000
+#: them: its composer recurses in C and crashes the process at about 25,000 levels, and
+#: libyaml 0.2.6 (PyYAML 6.0.4's wheels) refuses 1,000 levels with its own message.
+_COMPOSE_SAFE_DEPTH = 500
 
 FieldPath = tuple[str | int, ...]
 
@@ -210,9 +211,24 @@ def _nesting_bound(text: str) -> int:
 def _too_deep(text: str, path: str) -> Finding | None:
     """Return a finding if ``text`` nests deeper than MAX_DEPTH, from parser events only.
 
-    The event parser keeps its own stack, so unlike the composer it cannot overflow.
+    Event parsers keep their own stack, so unlike the composer they cannot overflow.
+    libyaml's is fast but, from 0.2.6 (PyYAML 6.0.4's wheels), refuses 1,000 levels
+    with its own message before yielding an event; when it raises, the pure-Python
+    parser, which has no limit of its own and yields events as it goes, reads the text
+    again up to that point, so that specc's limit fires, at the collection that
+    passes it, whatever the libyaml build.
     """
-    loader = _Loader(text)
+    try:
+        return _scan_depth(_Loader(text), path)
+    except yaml.YAMLError:
+        pass
+    try:
+        return _scan_depth(yaml.SafeLoader(text), path)
+    except yaml.YAMLError:
+        return None  # reported with its position by the real parse
+
+
+def _scan_depth(loader: Any, path: str) -> Finding | None:
     depth = 0
     try:
         while True:
@@ -230,8 +246,6 @@ def _too_deep(text: str, path: str) -> Finding | None:
                     )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.YAMLError:
-        return None  # reported with its position by the real parse
     finally:
         loader.dispose()
 

@@ -90,11 +90,14 @@ def test_recursive_alias_is_refused() -> None:
     [
         "a:\n" + "".join(" " * i + "b:\n" for i in range(1, 80)) + " " * 80 + "c",
         "[" * 100 + "]" * 100,
+        # Past libyaml 0.2.6's own limit of 1,000 levels but under specc's cheap bound.
+        "[" * 700 + "]" * 700,
+        "[" * 1_500 + "]" * 1_500,
         # Deep enough to crash libyaml's recursive composer if it ever saw it.
         "[" * 100_000 + "]" * 100_000,
         "- " * 100_000 + "x",
     ],
-    ids=["block", "flow", "flow-100k", "compact-sequences-100k"],
+    ids=["block", "flow", "flow-700", "flow-1500", "flow-100k", "compact-sequences-100k"],
 )
 def test_nesting_deeper_than_the_limit_is_refused(text: str) -> None:
     (msg,) = messages(text)
