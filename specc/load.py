@@ -186,8 +186,9 @@ class _Builder:
             return c.construct_yaml_bool(node)
         if tag == "tag:yaml.org,2002:null":
             return None
-        if tag == "tag:yaml.org,2002:timestamp":
-            # Kubernetes has no date type: keep what was written.
+        if tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"):
+            # Kubernetes has no date type, and YAML 1.2 has no "value" type (YAML 1.1
+            # resolves a bare `=` to it): keep what was written.
             return node.value
         raise _Refused(self.pos(node), f"unsupported YAML tag {tag!r}")
 

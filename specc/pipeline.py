@@ -22,11 +22,11 @@ def validate_path(root: Path) -> ValidFleet:
 def compile_checked(fleet: ValidFleet, clusters: list[str] | None = None) -> list[ClusterRender]:
     """Return each cluster's objects, compiled and checked against the Kubernetes schemas."""
     from specc.check import CrdSchemas, check_objects
-    from specc.compile import compile_fleet, fleet_crds
+    from specc.compile import compile_fleet, fleet_crd_sources
 
     renders = compile_fleet(fleet, clusters)
-    crds = CrdSchemas.from_documents(fleet_crds(fleet))
-    findings: list[Finding] = []
+    crds = CrdSchemas.from_documents(fleet_crd_sources(fleet))
+    findings: list[Finding] = list(crds.problems)
     for render in renders:
         findings += check_objects(render.objects, render.kubernetes_version, crds)
     if findings:

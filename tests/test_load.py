@@ -225,3 +225,10 @@ def test_one_broken_file_does_not_hide_the_others(tmp_path: Path) -> None:
 def test_missing_fleet_yaml_is_a_load_error(tmp_path: Path) -> None:
     with pytest.raises(LoadError, match=r"fleet\.yaml is missing"):
         load_fleet(tmp_path)
+
+
+def test_a_bare_equals_sign_is_the_string_written() -> None:
+    # YAML 1.1 resolves `=` to its "value" type; AlertmanagerConfig matchers write it bare.
+    (doc,), findings = parse_text("matchers: [{matchType: =, name: a}, =]\n", "f.yaml")
+    assert findings == []
+    assert doc.data == {"matchers": [{"matchType": "=", "name": "a"}, "="]}

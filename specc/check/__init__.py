@@ -169,6 +169,11 @@ def _unknown_kind(api_version: str, kind: str, schemas: KubernetesSchemas, crds:
     )
     # The usual cause is an API version removed from Kubernetes (policy/v1beta1
     # PodDisruptionBudget in 1.25, autoscaling/v2beta2 in 1.26): name the current one.
+    broken = crds.malformed.get((api_version.rpartition("/")[0], kind))
+    if broken:
+        return (
+            f"{broken}, which would define {kind} in {api_version}, is malformed (see its errors)"
+        )
     elsewhere = schemas.api_versions_of(kind) + crds.versions_of(api_version, kind)
     if elsewhere:
         message += f"; {kind} is served as {', '.join(elsewhere)}"

@@ -28,7 +28,7 @@ from typing import Any
 import jsonschema_rs
 
 from specc.check.kubernetes import compile_schema, split_api_version
-from specc.errors import Position
+from specc.errors import Finding, Position
 from specc.load import Document
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -79,6 +79,10 @@ class CrdSchemas:
     versions: dict[tuple[str, str, str], CrdVersion] = field(default_factory=dict)
     _validators: dict[tuple[str, str, str], jsonschema_rs.Validator] = field(default_factory=dict)
     _schemas: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    #: Malformed CRDs among the documents given, at their file:line.
+    problems: list[Finding] = field(default_factory=list)
+    #: (group, kind) of the malformed CRDs, for the message about their resources.
+    malformed: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def from_documents(cls, docs: Iterable[Mapping[str, Any] | Document]) -> CrdSchemas:
@@ -86,26 +90,49 @@ class CrdSchemas:
 
         ``docs`` may hold any objects (a ``Manifests`` app's documents, the fleet's
         ``crds/`` folder): those that are not ``apiextensions.k8s.io`` CRDs are skipped.
+        A later CRD replaces an earlier one of the same name. Malformed CRDs given as
+        documents are listed in :attr:`problems` at their file:line.
         """
         out = cls()
         for doc in docs:
-            source = doc.position if isinstance(doc, Document) else None
-            body = doc.data if isinstance(doc, Document) else doc
-            if isinstance(body, Mapping):
-                out.add(body, source)
+            if isinstance(doc, Document):
+                out.add(doc.data, doc)
+            else:
+                out.add(doc)
         return out
 
-    def add(self, crd: Mapping[str, Any], source: Position | None = None) -> None:
+    def add(self, crd: Any, doc: Document | Position | None = None) -> None:
         """Register the served versions of one CustomResourceDefinition object."""
-        if crd.get("kind") != "CustomResourceDefinition":
+        if not isinstance(crd, Mapping) or crd.get("kind") != "CustomResourceDefinition":
             return
         if split_api_version(str(crd.get("apiVersion", "")))[0] != "apiextensions.k8s.io":
             return
-        spec = crd.get("spec") or {}
+        source = doc.position if isinstance(doc, Document) else doc
+        shape = crd_shape_problems(crd)
+        if shape:
+            # A CRD the API server would refuse defines nothing; a Manifests copy of it
+            # is reported by the check of the CRD object itself.
+            spec = crd.get("spec")
+            names = spec.get("names") if isinstance(spec, Mapping) else None
+            if isinstance(names, Mapping) and isinstance(spec, Mapping):
+                self.malformed[(str(spec.get("group")), str(names.get("kind")))] = _crd_ref(crd)
+            if isinstance(doc, Document):
+                self.problems.extend(
+                    Finding(doc.source.value(path), message, _dotted(path), _crd_ref(crd))
+                    for path, message in shape
+                )
+            return
+        spec = crd["spec"]
         group = str(spec.get("group", ""))
-        kind = str((spec.get("names") or {}).get("kind", ""))
+        kind = str(spec["names"]["kind"])
         scope = str(spec.get("scope", "Namespaced"))
         name = str((crd.get("metadata") or {}).get("name", ""))
+        for key in [
+            k for k, v in self.versions.items() if v.crd == f"CustomResourceDefinition/{name}"
+        ]:
+            del self.versions[key]
+            self._validators.pop(key, None)
+            self._schemas.pop(key, None)
         # apiextensions/v1beta1 kept one schema for all versions under spec.validation.
         shared = (spec.get("validation") or {}).get("openAPIV3Schema")
         versions = spec.get("versions") or (
@@ -166,6 +193,84 @@ class CrdSchemas:
             assert schema is not None
             compiled = self._validators[key] = compile_schema(schema)
         return compiled
+
+
+def crd_shape_problems(crd: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Return where a CRD is not shaped as apiextensions reads it, and why.
+
+    Only the parts specc reads are checked: a CRD written by hand (``versions: [v1]``,
+    ``schema: [1]``) must be an error at its line, never a crash.
+    """
+    out: list[tuple[tuple[str | int, ...], str]] = []
+
+    def mapping(path: tuple[str | int, ...], value: Any, required: bool = False) -> bool:
+        if value is None and not required:
+            return False
+        if not isinstance(value, Mapping):
+            what = "is missing" if value is None else f"must be a mapping, not {_kind_of(value)}"
+            out.append((path, what))
+            return False
+        return True
+
+    def string(path: tuple[str | int, ...], value: Any, required: bool = False) -> None:
+        if value is None and not required:
+            return
+        if not isinstance(value, str) or not value:
+            what = "is missing" if value is None else "must be a non-empty string"
+            out.append((path, what))
+
+    if mapping(("metadata",), crd.get("metadata")):
+        string(("metadata", "name"), crd["metadata"].get("name"))
+    spec: Any = crd.get("spec")
+    if not mapping(("spec",), spec, required=True):
+        return out
+    string(("spec", "group"), spec.get("group"), required=True)
+    string(("spec", "scope"), spec.get("scope"))
+    if mapping(("spec", "names"), spec.get("names"), required=True):
+        string(("spec", "names", "kind"), spec["names"].get("kind"), required=True)
+    if mapping(("spec", "validation"), spec.get("validation")):
+        mapping(
+            ("spec", "validation", "openAPIV3Schema"), spec["validation"].get("openAPIV3Schema")
+        )
+    string(("spec", "version"), spec.get("version"))
+    versions = spec.get("versions")
+    if versions is not None and not isinstance(versions, list):
+        out.append((("spec", "versions"), f"must be a list, not {_kind_of(versions)}"))
+    for i, v in enumerate(versions if isinstance(versions, list) else []):
+        here: tuple[str | int, ...] = ("spec", "versions", i)
+        if not mapping(here, v, required=True):
+            continue
+        string((*here, "name"), v.get("name"), required=True)
+        if "served" in v and not isinstance(v["served"], bool):
+            out.append(((*here, "served"), "must be a boolean"))
+        if mapping((*here, "schema"), v.get("schema")):
+            mapping((*here, "schema", "openAPIV3Schema"), v["schema"].get("openAPIV3Schema"))
+    return out
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _crd_ref(crd: Mapping[str, Any]) -> str:
+    meta = crd.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return f"CustomResourceDefinition/{name if isinstance(name, str) else '?'}"
 
 
 def crd_json_schema(

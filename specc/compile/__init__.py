@@ -16,7 +16,7 @@ from specc.compile.monitoring import metrics_ports, operator_crds, render_monito
 from specc.compile.service import render_service, render_stateful_service
 from specc.compile.team import render_team
 from specc.errors import CompileError, Finding, LoadError
-from specc.load import SourceMap, read_text, resolve_reference
+from specc.load import Document, SourceMap, read_text, resolve_reference
 from specc.objects import ClusterRender, DesiredObject
 from specc.placement import apply_overrides, override_chain
 from specc.spec.apps import App, CustomResource, Manifests, Service, StatefulService
@@ -24,7 +24,7 @@ from specc.spec.fleet import Cluster
 from specc.spec.monitoring import MonitoringStack
 from specc.validate import ValidApp, ValidFleet, typed
 
-__all__ = ["compile_cluster", "compile_fleet", "effective_app", "fleet_crds"]
+__all__ = ["compile_cluster", "compile_fleet", "effective_app", "fleet_crd_sources", "fleet_crds"]
 
 
 def fleet_crds(fleet: ValidFleet) -> list[dict[str, Any]]:
@@ -33,14 +33,22 @@ def fleet_crds(fleet: ValidFleet) -> list[dict[str, Any]]:
     With a MonitoringStack, the prometheus-operator CRDs specc ships come first, so
     that a fleet keeping its own copy of them is checked against its copy.
     """
-    out: list[dict[str, Any]] = []
+    return [d.data if isinstance(d, Document) else d for d in fleet_crd_sources(fleet)]
+
+
+def fleet_crd_sources(fleet: ValidFleet) -> list[dict[str, Any] | Document]:
+    """Return what :func:`fleet_crds` does, as documents where a file holds the CRD.
+
+    The check stage reports a malformed CRD of the fleet at its file:line.
+    """
+    out: list[dict[str, Any] | Document] = []
     if any(isinstance(a.model, MonitoringStack) for a in fleet.apps):
         out += operator_crds()
-    out += [d.data for d in fleet.crds if _is_crd(d.data)]
+    out += [d for d in fleet.crds if _is_crd(d.data)]
     for app in fleet.apps:
         if isinstance(app.model, Manifests):
             out += [o for o in app.model.spec.objects if _is_crd(o)]
-            out += [d.data for d in app.files if _is_crd(d.data)]
+            out += [d for d in app.files if _is_crd(d.data)]
     return out
 
 

@@ -52,9 +52,11 @@ class Scopes:
     def from_crds(cls, crds: list[dict[str, Any]]) -> Scopes:
         scopes = {}
         for crd in crds:
-            spec = crd.get("spec") or {}
-            kind = (spec.get("names") or {}).get("kind")
-            if kind and spec.get("group"):
+            spec = crd.get("spec")
+            names = spec.get("names") if isinstance(spec, dict) else None
+            kind = names.get("kind") if isinstance(names, dict) else None
+            # A malformed CRD defines nothing; the check stage reports it at its line.
+            if isinstance(kind, str) and kind and isinstance(spec, dict) and spec.get("group"):
                 scopes[f"{kind}.{spec['group']}"] = spec.get("scope") != "Cluster"
         return cls(scopes)
 
@@ -62,6 +64,74 @@ class Scopes:
         if group_kind in self.crd_scopes:
             return self.crd_scopes[group_kind]
         return group_kind not in CLUSTER_SCOPED
+
+
+def object_shape_problems(obj: Any) -> list[tuple[tuple[str | int, ...], str]]:
+    """Return where a raw object is not shaped like a Kubernetes object, and why.
+
+    Objects given whole (inline, in files, in overrides) reach the renderer unchecked;
+    the API server refuses a list where ObjectMeta has a map, and a renderer that read
+    one anyway would crash or, worse, turn ``annotations: [ab]`` into ``{a: b}``.
+    """
+    if not isinstance(obj, dict):
+        return [((), f"a Kubernetes object must be a mapping, not {_type_name(obj)}")]
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for key in ("apiVersion", "kind"):
+        if not isinstance(obj.get(key), str) or not obj.get(key):
+            out.append(((key,), f"object needs {key} (a non-empty string)"))
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        what = "is missing" if meta is None else f"must be a mapping, not {_type_name(meta)}"
+        return [*out, (("metadata",), f"metadata {what}")]
+    for key in ("name", "namespace", "generateName"):
+        if key in meta and not isinstance(meta[key], str):
+            out.append((("metadata", key), f"metadata.{key} must be a string"))
+    if not meta.get("name") and not meta.get("generateName"):
+        out.append((("metadata",), "object needs metadata.name"))
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            out.append(
+                (
+                    ("metadata", key),
+                    f"metadata.{key} must be a mapping of strings to strings, "
+                    f"not {_type_name(value)}",
+                )
+            )
+            continue
+        for k, v in value.items():
+            if not isinstance(v, str):
+                out.append(
+                    (
+                        ("metadata", key, k),
+                        f"metadata.{key}[{k!r}] must be a string, not {_type_name(v)} "
+                        "(quote the value)",
+                    )
+                )
+    return out
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a string"
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def _group_kind(api_version: str, kind: str) -> str:
@@ -127,6 +197,13 @@ def render_manifests(
     items += [(doc.data, doc.source, ()) for doc in files]
     allowed = set(team.spec.allowed_cluster_kinds)
     for obj, src, loc in items:
+        shape = object_shape_problems(obj)
+        if shape:
+            findings.extend(
+                Finding(src.value((*loc, *path)), message, _dotted((*loc, *path)))
+                for path, message in shape
+            )
+            continue
         gk = _group_kind(str(obj["apiVersion"]), str(obj["kind"]))
         namespaced = scopes.namespaced(gk)
         where = src.value(loc)
