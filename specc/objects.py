@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specc.errors import Position, object_ref
+from specc.load import FieldPath, SourceMap
 
 #: Label and annotation keys specc writes on every object.
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -49,6 +50,29 @@ class ObjectKey:
         )
 
 
+@dataclass(frozen=True)
+class FieldSource:
+    """Where the fields of an object given whole (Manifests, CustomResource) are written.
+
+    ``prefix`` is the object's path in its document; ``moved`` names top-level fields
+    written elsewhere (a CustomResource's ``spec`` is the app's ``spec.spec``).
+    """
+
+    source: SourceMap
+    prefix: FieldPath = ()
+    moved: tuple[tuple[str, FieldPath], ...] = ()
+
+    def position(self, loc: FieldPath) -> Position:
+        """Return the position of the field at ``loc`` in the object (its nearest written
+        ancestor when the field itself is not written)."""
+        path = (*self.prefix, *loc)
+        for key, where in self.moved:
+            if loc and loc[0] == key:
+                path = (*where, *loc[1:])
+                break
+        return self.source.key(path)
+
+
 @dataclass
 class DesiredObject:
     """One Kubernetes object a commit declares for a cluster, and the spec line behind it."""
@@ -57,6 +81,22 @@ class DesiredObject:
     source: Position
     #: The spec document that made it, as ``Kind/team/name`` (``Team/name`` for teams).
     origin: str = ""
+    #: Objects given whole: where each of their fields is written.
+    fields: FieldSource | None = None
+    #: Objects specc builds: the spec field behind a part of the object, by the path of
+    #: that part (``spec.template.spec.securityContext`` → ``spec.security``); the
+    #: longest prefix of a path wins.
+    locations: dict[FieldPath, Position] = field(default_factory=dict)
+
+    def position_of(self, loc: FieldPath) -> Position:
+        """Return where the field at ``loc`` of the body comes from in the fleet."""
+        if self.fields is not None:
+            return self.fields.position(loc)
+        for n in range(len(loc), 0, -1):
+            hit = self.locations.get(tuple(loc[:n]))
+            if hit is not None:
+                return hit
+        return self.source
 
     @functools.cached_property
     def key(self) -> ObjectKey:

@@ -28,6 +28,7 @@ from specc.load import (
     resolve_reference,
 )
 from specc.load import Fleet as RawFleet
+from specc.manifests import ManifestObject, is_list, manifest_objects
 from specc.placement import apply_overrides, override_chain, selects
 from specc.spec import API_VERSION, APP_KINDS, KINDS
 from specc.spec.apps import App, Manifests, Service, StatefulService
@@ -332,10 +333,8 @@ def _app_rules(
     out.extend(_file_refs(root, doc, model))
     if isinstance(model, Manifests):
         out.extend(_manifest_files(root, app))
-        for i, obj in enumerate(model.spec.objects):
-            out.extend(_manifest_rules(doc, ("spec", "objects", i), obj))
-        for file_doc in app.files:
-            out.extend(_manifest_rules(file_doc, (), file_doc.data))
+        for item in manifest_objects(model.spec.objects, doc.source, app.files):
+            out.extend(_manifest_rules(item))
     if fleet is None:
         return out
 
@@ -468,17 +467,20 @@ def _manifest_files(root: Path, app: ValidApp) -> list[Finding]:
     return out
 
 
-def _manifest_rules(doc: Document, loc: FieldPath, obj: Any) -> list[Finding]:
-    where = doc.source.value(loc)
+def _manifest_rules(item: ManifestObject) -> list[Finding]:
+    obj, loc, where, dotted = item.body, item.loc, item.position, item.field_path
     if not isinstance(obj, dict):
-        return [Finding(where, "a Kubernetes object must be a mapping", _dotted(loc))]
+        return [Finding(where, "a Kubernetes object must be a mapping", dotted)]
     out = []
     for key in ("apiVersion", "kind"):
         if not isinstance(obj.get(key), str) or not obj.get(key):
-            out.append(Finding(where, f"object needs {key}", _dotted(loc)))
+            out.append(Finding(where, f"object needs {key}", dotted))
+    if is_list(obj):
+        # A list whose items are not a list: the items of a good one are yielded instead.
+        return [*out, Finding(item.source.value((*loc, "items")), "items must be a list", dotted)]
     meta = obj.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-        out.append(Finding(where, "object needs metadata.name", _dotted(loc)))
+        out.append(Finding(where, "object needs metadata.name", dotted))
     if (
         obj.get("kind") == "Secret"
         and obj.get("apiVersion") == "v1"
@@ -489,7 +491,7 @@ def _manifest_rules(doc: Document, loc: FieldPath, obj: Any) -> list[Finding]:
                 where,
                 "a Secret with values does not belong in git: reference an existing "
                 "Secret from the app spec (spec.secrets) instead",
-                _dotted(loc),
+                dotted,
             )
         )
     return out

@@ -232,7 +232,8 @@ def test_an_unknown_field_smuggled_through_manifests_fails_render_with_object_an
     result = run("render", "fleet", "--out", "out")
     assert result.exit_code == 1
     assert (
-        f"apps/platform/etcd-operator.yaml:{line}:7: Deployment/platform/smuggled: spec.replica: "
+        # At the field's own line, not the object's first.
+        f"apps/platform/etcd-operator.yaml:{line + 4}:9: Deployment/platform/smuggled: spec.replica: "
         "unknown field 'replica'" in result.stderr
     )
     assert not (work / "out").exists()

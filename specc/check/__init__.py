@@ -80,7 +80,9 @@ def check_objects(
         problems = _check_one(obj.body, schemas, crds, kinds)
         if problems:
             subject = _subject(obj.body)
-            findings.extend(Finding(obj.source, p.message, p.field_path, subject) for p in problems)
+            findings.extend(
+                Finding(obj.position_of(p.loc), p.message, p.field_path, subject) for p in problems
+            )
     return findings
 
 
@@ -112,12 +114,12 @@ def _check_one(
     api_version = body.get("apiVersion")
     kind = body.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str):
-        return [Problem("", "apiVersion and kind must be strings")]
+        return [Problem("", "apiVersion and kind must be strings", ("kind",))]
     how = kinds.get((api_version, kind))
     if how is None:
         how = kinds[(api_version, kind)] = _resolve(api_version, kind, schemas, crds)
     if how.refusal:
-        return [Problem("", how.refusal)]
+        return [Problem("", how.refusal, ("kind",))]
     assert how.validator is not None
     problems: list[Problem] = []
     if not how.validator.is_valid(body):
@@ -133,7 +135,7 @@ def _check_one(
     # sub-resources); an object sent to the API server needs a name.
     named = isinstance(meta, dict) and bool(meta.get("name") or meta.get("generateName"))
     if not named and not any(p.field_path.startswith("metadata") for p in problems):
-        problems.append(Problem("metadata.name", "required field is missing"))
+        problems.append(Problem("metadata.name", "required field is missing", ("metadata",)))
     return problems
 
 

@@ -33,6 +33,8 @@ class Problem:
 
     field_path: str
     message: str
+    #: The path as keys and indexes, to find where the field is written.
+    loc: tuple[str | int, ...] = ()
 
 
 def field_path(parts: Sequence[str | int]) -> str:
@@ -87,14 +89,17 @@ def _describe(
     if isinstance(kind, _KIND.AdditionalProperties):
         known = _declared_properties(schema, error.schema_path)
         return [
-            Problem(field_path([*at, name]), _unknown(name, known))
+            Problem(field_path([*at, name]), _unknown(name, known), (*at, name))
             for name in sorted(kind.unexpected)
         ]
     if isinstance(kind, _KIND.UnevaluatedProperties):
-        return [Problem(field_path([*at, n]), f"unknown field {n!r}") for n in kind.unexpected]
+        return [
+            Problem(field_path([*at, n]), f"unknown field {n!r}", (*at, n)) for n in kind.unexpected
+        ]
     if isinstance(kind, _KIND.Required):
-        return [Problem(field_path([*at, kind.property]), "required field is missing")]
-    return [Problem(field_path(at), _message(error))]
+        # A missing field is reported where its parent is written.
+        return [Problem(field_path([*at, kind.property]), "required field is missing", tuple(at))]
+    return [Problem(field_path(at), _message(error), tuple(at))]
 
 
 def _message(error: jsonschema_rs.ValidationError) -> str:

@@ -17,6 +17,7 @@ from specc.compile.service import render_service, render_stateful_service
 from specc.compile.team import render_team
 from specc.errors import CompileError, Finding, LoadError
 from specc.load import Document, SourceMap, read_text, resolve_reference
+from specc.manifests import manifest_objects
 from specc.objects import ClusterRender, DesiredObject
 from specc.placement import apply_overrides, override_chain
 from specc.spec.apps import App, CustomResource, Manifests, Service, StatefulService
@@ -47,8 +48,10 @@ def fleet_crd_sources(fleet: ValidFleet) -> list[dict[str, Any] | Document]:
     out += [d for d in fleet.crds if _is_crd(d.data)]
     for app in fleet.apps:
         if isinstance(app.model, Manifests):
-            out += [o for o in app.model.spec.objects if _is_crd(o)]
-            out += [d for d in app.files if _is_crd(d.data)]
+            for o in manifest_objects(app.model.spec.objects, app.doc.source, app.files):
+                if _is_crd(o.body):
+                    # A document of its own, so that a malformed CRD is reported at its line.
+                    out.append(Document(o.source.path, 0, o.body, o.source.sub(o.loc)))
     return out
 
 

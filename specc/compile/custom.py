@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specc.compile.meta import AppContext, metadata
-from specc.errors import Finding
+from specc.errors import Finding, Position
 from specc.load import Document, SourceMap
-from specc.objects import DesiredObject, group_of
+from specc.manifests import manifest_objects
+from specc.objects import DesiredObject, FieldSource, group_of
 from specc.spec.apps import CustomResourceSpec, ManifestsSpec
 from specc.spec.team import Team
+
+#: Label and annotation keys under this prefix are specc's own.
+SPECC_PREFIX = "specc.dev/"
 
 #: Built-in kinds that live outside namespaces (``Kind.group``; core kinds bare).
 CLUSTER_SCOPED = frozenset(
@@ -140,22 +144,26 @@ def _group_kind(api_version: str, kind: str) -> str:
 
 
 def _with_metadata(
-    ctx: AppContext,
-    obj: dict[str, Any],
-    namespaced: bool,
-    source: SourceMap,
-    loc: tuple[str | int, ...],
+    ctx: AppContext, obj: dict[str, Any], namespaced: bool, where: Position
 ) -> dict[str, Any]:
+    """Return ``obj`` placed in the team's namespace, with specc's metadata added.
+
+    The object's own labels win: selectors of the set it came from (a ServiceMonitor
+    selecting Services by ``app.kubernetes.io/name``) must still match after render.
+    specc's labels fill only the keys the object leaves unset, except those under
+    ``specc.dev/``, which are specc's alone; its ``specc.dev/*`` annotations are always set.
+    """
     body = copy.deepcopy(obj)
     meta = body.get("metadata") or {}
-    labels = {**(meta.get("labels") or {}), **ctx.labels}
-    annotations = dict(meta.get("annotations") or {})
+    labels = _string_map(meta.get("labels"))
+    for key, value in ctx.labels.items():
+        if key.startswith(SPECC_PREFIX):
+            labels[key] = value
+        else:
+            labels.setdefault(key, value)
+    annotations = _string_map(meta.get("annotations"))
     new_meta = metadata(
-        str(meta["name"]),
-        ctx.namespace if namespaced else None,
-        labels,
-        source.value(loc),
-        annotations,
+        str(meta["name"]), ctx.namespace if namespaced else None, labels, where, annotations
     )
     # Keep other metadata the author set (finalizers, ownerReferences are theirs to own).
     for key, value in meta.items():
@@ -163,6 +171,20 @@ def _with_metadata(
             new_meta[key] = value
     body["metadata"] = new_meta
     return body
+
+
+def _string_map(value: Any) -> dict[str, Any]:
+    # Validation refuses labels and annotations that are not mappings; stay total anyway.
+    return dict(value) if isinstance(value, dict) else {}
+
+
+#: Where a CustomResource's object fields are written in its app document.
+_CUSTOM_RESOURCE_FIELDS = (
+    ("apiVersion", ("spec", "apiVersion")),
+    ("kind", ("spec", "kind")),
+    ("metadata", ("metadata",)),
+    ("spec", ("spec", "spec")),
+)
 
 
 def render_custom_resource(
@@ -176,8 +198,10 @@ def render_custom_resource(
         "metadata": {"name": ctx.name},
         "spec": spec.spec,
     }
-    body = _with_metadata(ctx, obj, namespaced, source, ())
-    return [DesiredObject(body, source.value(()), ctx.origin)]
+    where = source.value(())
+    body = _with_metadata(ctx, obj, namespaced, where)
+    fields = FieldSource(source, (), _CUSTOM_RESOURCE_FIELDS)
+    return [DesiredObject(body, where, ctx.origin, fields)]
 
 
 def render_manifests(
@@ -191,12 +215,9 @@ def render_manifests(
     """Return the raw objects, in the team's namespace; refuse what escapes the team."""
     out: list[DesiredObject] = []
     findings: list[Finding] = []
-    items: list[tuple[dict[str, Any], SourceMap, tuple[str | int, ...]]] = [
-        (obj, source, ("spec", "objects", i)) for i, obj in enumerate(spec.objects)
-    ]
-    items += [(doc.data, doc.source, ()) for doc in files]
     allowed = set(team.spec.allowed_cluster_kinds)
-    for obj, src, loc in items:
+    for item in manifest_objects(spec.objects, source, files):
+        obj, src, loc, where = item.body, item.source, item.loc, item.position
         shape = object_shape_problems(obj)
         if shape:
             findings.extend(
@@ -206,7 +227,6 @@ def render_manifests(
             continue
         gk = _group_kind(str(obj["apiVersion"]), str(obj["kind"]))
         namespaced = scopes.namespaced(gk)
-        where = src.value(loc)
         name = (obj.get("metadata") or {}).get("name")
         subject = f"{obj['kind']}/{name}"
         if namespaced:
@@ -231,6 +251,6 @@ def render_manifests(
                 )
             )
             continue
-        body = _with_metadata(ctx, obj, namespaced, src, loc)
-        out.append(DesiredObject(body, where, ctx.origin))
+        body = _with_metadata(ctx, obj, namespaced, where)
+        out.append(DesiredObject(body, where, ctx.origin, FieldSource(item.source, item.loc)))
     return out, findings
