@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from specc.errors import FleetError, SpeccError
+from specc.errors import FleetError, GitError, SpeccError
 from specc.leader import LeaderElector, LeaseOptions
 from specc.logs import log
 from specc.metrics import AgentMetrics
@@ -78,6 +78,9 @@ class Agent:
         #: Commits already refused (rewind, signature, invalid): reported once, not retried.
         self.refused: dict[str, str] = {}
         self.next_resync = 0.0
+        #: Set while run() loops; the loop's last sign of life (monotonic seconds).
+        self._running = False
+        self._beat = 0.0
         self._server: ThreadingHTTPServer | None = None
         self._elector = LeaderElector(
             cluster,
@@ -100,11 +103,41 @@ class Agent:
         return self.stop.is_set() or (self.options.leader_election and not self.leading.is_set())
 
     def _render(self, commit: str) -> ClusterRender:
-        from specc.pipeline import render_path
+        """Return this cluster's checked render of ``commit``; raise CommitRefused if it has none.
 
-        with tempfile.TemporaryDirectory(prefix="specc-commit-") as tmp:
-            root = self.source.extract(commit, Path(tmp)) / self.options.fleet_path
-            _, (render,) = render_path(root, [self.options.cluster])
+        Whatever a commit holds (symlinks anywhere, a fleet.yaml without this cluster, a
+        spec that trips a bug in a stage) ends here as a refusal with a reason, never as
+        an exception that stops the agent.
+        """
+        from specc.pipeline import compile_checked, validate_path
+
+        where = self.source.dir.parent
+        where.mkdir(parents=True, exist_ok=True)
+        try:
+            with tempfile.TemporaryDirectory(prefix="specc-commit-", dir=where) as tmp:
+                try:
+                    root = self.source.extract(commit, Path(tmp) / "tree", self.options.fleet_path)
+                except GitError as exc:
+                    raise CommitRefused("invalid", str(exc)) from None
+                try:
+                    valid = validate_path(root)
+                    if self.options.cluster not in {c.name for c in valid.clusters}:
+                        known = ", ".join(c.name for c in valid.clusters) or "none"
+                        raise CommitRefused(
+                            "cluster-unknown",
+                            f"{self.options.fleet_path}/fleet.yaml: commit {commit[:12]} has no "
+                            f"cluster {self.options.cluster!r} (clusters: {known})",
+                        )
+                    (render,) = compile_checked(valid, [self.options.cluster])
+                except FleetError as exc:
+                    raise CommitRefused("invalid", str(exc)) from None
+        except CommitRefused:
+            raise
+        except Exception as exc:  # a bug in a stage must not stop the agent: refuse the commit
+            self.logger.exception("rendering a commit failed unexpectedly")
+            raise CommitRefused(
+                "internal", f"commit {commit[:12]}: specc failed to render it: {exc!r}"
+            ) from None
         return render
 
     def _refuse(self, commit: str, kind: str, message: str) -> str:
@@ -165,12 +198,20 @@ class Agent:
                 )
             try:
                 render = self._render(head)
-            except FleetError as exc:
-                return self._refuse(head, "invalid", str(exc))
+            except CommitRefused as exc:
+                return self._refuse(head, exc.kind, exc.message)
             return self._apply(render, head, "applied")
         if time.monotonic() >= self.next_resync and last:
             if self.last_render is None:
-                self.last_render = self._render(last)
+                try:
+                    self.last_render = self._render(last)
+                except CommitRefused as exc:
+                    # The applied commit no longer renders (a newer specc refuses it): keep
+                    # the cluster as it is and say so; a new good commit ends this.
+                    self.next_resync = time.monotonic() + self.options.resync
+                    raise SyncFailed(
+                        f"cannot re-render the applied commit: {exc.message}"
+                    ) from None
             if self.options.self_heal:
                 return self._apply(self.last_render, last, "healed")
             plan, _, _ = plan_cluster(self.cluster, self.last_render, self._sync_options(last))
@@ -238,8 +279,10 @@ class Agent:
         else:
             self.leading.set()
         failures = 0
+        self._running = True
         try:
             while not self.stop.is_set():
+                self._beat = time.monotonic()
                 if not self.leading.is_set():
                     self.ready.set()  # a standby replica is ready to take over
                     self.trigger.clear()
@@ -253,6 +296,11 @@ class Agent:
                 except SpeccError as exc:
                     failures += 1
                     self._log(logging.ERROR, "step failed", error=str(exc), failures=failures)
+                except Exception as exc:  # never let a bug end the loop: log, count, back off
+                    failures += 1
+                    self.metrics.errors.labels(self.options.cluster, "internal").inc()
+                    self.logger.exception("step failed unexpectedly")
+                    self._log(logging.ERROR, "step failed", error=repr(exc), failures=failures)
                 if failures:
                     delay = min(
                         self.options.interval * 2 ** (failures - 1), self.options.max_backoff
@@ -269,12 +317,17 @@ class Agent:
                 self.trigger.wait(max(delay, 0.05))
                 self.trigger.clear()
         finally:
+            self._running = False
             if renewer is not None:
                 self.stop.set()
                 renewer.join(timeout=5)
                 self._elector.release()
             self.leading.clear()
             self.shutdown_server()
+
+    def _loop_alive(self) -> bool:
+        """Return whether run() is looping (its thread did not die or leave the loop)."""
+        return self._running
 
     # -- HTTP: metrics, health, webhook ------------------------------------------------------
 
@@ -338,6 +391,15 @@ class Agent:
 
 class SyncFailed(SpeccError):
     """A sync ran but did not converge (refused, failed objects, interrupted)."""
+
+
+class CommitRefused(SpeccError):
+    """A commit the agent will not apply, with the reason (``invalid``, ``cluster-unknown``...)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        self.message = message
+        super().__init__(message)
 
 
 def verify_signature(secret: bytes | None, body: bytes, header: str | None) -> bool:

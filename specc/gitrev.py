@@ -15,7 +15,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +25,7 @@ from typing import Any
 
 from specc.errors import FleetError, GitError, SpeccError
 from specc.objects import ClusterRender
+from specc.source import extract_archive
 
 #: How the head side is named when it is the working tree.
 WORKING_TREE = "working tree"
@@ -118,9 +118,9 @@ def export_fleet(repo: Path, commit: str, rel: str, dest: Path) -> Path | None:
         args += ["--", rel]
     with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
         assert proc.stdout is not None
-        # The data filter refuses absolute paths, links leaving dest and device files.
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-            tar.extractall(dest, filter="data")
+        # Symlinks are kept as written (the loader reports those leaving the fleet);
+        # absolute names, traversal, device files and writes through links are refused.
+        extract_archive(proc.stdout, dest)
         err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
     if proc.returncode != 0:
         raise GitError(err.strip() or f"git archive {commit} failed")

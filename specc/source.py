@@ -6,7 +6,7 @@ an HTTPS token is passed as an ``http.extraHeader`` through GIT_CONFIG_* variabl
 
 from __future__ import annotations
 
-import io
+import copy
 import os
 import re
 import shlex
@@ -14,6 +14,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from specc.errors import GitError
 
@@ -145,16 +146,102 @@ class GitSource:
         """Return whether ``git verify-commit`` accepts the commit's signature."""
         return self.git("verify-commit", commit, check=False).returncode == 0
 
-    def extract(self, commit: str, dest: Path) -> Path:
-        """Write the tree of ``commit`` into ``dest`` (which must be empty); return ``dest``."""
-        data = self.git("archive", "--format=tar", commit).stdout
+    def extract(self, commit: str, dest: Path, folder: str = "") -> Path:
+        """Write ``folder`` (default: all) of ``commit``'s tree into empty ``dest``; return its path.
+
+        Raises GitError when the commit has no such folder, or when the folder itself is
+        a symlink: a commit must not choose where the fleet is read from.
+        """
+        what = f"commit {commit[:12]}"
+        if folder:
+            kind = self.git("cat-file", "-t", f"{commit}:{folder}", check=False)
+            found = kind.stdout.decode().strip()
+            if kind.returncode != 0:
+                raise GitError(f"{what}: no folder {folder!r}")
+            if found != "tree":
+                raise GitError(f"{what}: {folder!r} is a symlink or a file, not a folder")
+        args = ["git", "--git-dir", str(self.dir), "archive", "--format=tar", commit]
+        if folder:
+            args += ["--", folder]
         dest.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            # The "data" filter refuses absolute paths, traversal and links leaving dest.
-            tar.extractall(dest, filter="data")
-        return dest
+        failure: GitError | None = None
+        try:
+            with subprocess.Popen(
+                args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env()
+            ) as proc:
+                assert proc.stdout is not None and proc.stderr is not None
+                try:
+                    extract_archive(proc.stdout, dest)
+                except GitError as exc:
+                    failure = exc
+                finally:
+                    proc.stdout.close()
+                err = proc.stderr.read().decode("utf-8", "replace").strip()
+        except OSError as exc:
+            raise GitError(f"git archive: {exc}") from exc
+        if proc.returncode != 0:
+            # git's own words first: a missing folder is "pathspec did not match".
+            last = err.splitlines()[-1] if err else f"exit {proc.returncode}"
+            raise GitError(f"{what}: git archive failed: {last}")
+        if failure is not None:
+            raise GitError(f"{what}: {failure}")
+        return checked_folder(dest, folder, what)
 
     def subject(self, commit: str) -> str:
         return (
             self.git("log", "-1", "--format=%s", commit).stdout.decode("utf-8", "replace").strip()
         )
+
+
+def _member_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """The "data" filter, except that symlinks are kept as written.
+
+    A repository may hold a symlink anywhere, even to an absolute path or out of the
+    tree: extraction must not fail on it (a commit could otherwise stop the agent).
+    The loader reads no file through a link that leaves the fleet root and reports it
+    with its path, as ``specc validate`` does on a checkout. Writing *through* a link
+    stays impossible: the data filter checks every other member's resolved path.
+    """
+    if not member.issym():
+        return tarfile.data_filter(member, dest)
+    # Check the link's own name like a regular file's; leave its target alone.
+    probe = copy.copy(member)
+    probe.type, probe.linkname = tarfile.REGTYPE, ""
+    named = tarfile.data_filter(probe, dest)
+    kept = copy.copy(member)
+    kept.name, kept.uid, kept.gid = named.name, named.uid, named.gid
+    kept.uname, kept.gname = named.uname, named.gname
+    return kept
+
+
+def extract_archive(stream: IO[bytes], dest: Path) -> None:
+    """Extract a tar stream (``git archive``) into ``dest``; raise GitError on a hostile member.
+
+    Symlinks are kept as written (see :func:`_member_filter`); absolute names, ``..``,
+    device files and writes through links are refused.
+    """
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            tar.extractall(dest, filter=_member_filter)
+        # tar stops at its end marker; the writer may still send the record's padding,
+        # and closing the pipe now would kill it with SIGPIPE.
+        while stream.read(1 << 16):
+            pass
+    except tarfile.FilterError as exc:
+        member = getattr(exc, "tarinfo", None)
+        name = member.name if member is not None else "?"
+        raise GitError(f"{name}: not extracted: {exc}") from None
+    except (tarfile.TarError, OSError) as exc:
+        raise GitError(f"cannot extract the tree: {exc}") from None
+
+
+def checked_folder(root: Path, folder: str, what: str) -> Path:
+    """Return ``root/folder``; raise GitError if it is missing or reached through a symlink."""
+    path = root
+    for part in Path(folder).parts if folder else ():
+        path = path / part
+        if path.is_symlink():
+            raise GitError(f"{what}: {folder!r} is a symlink or a file, not a folder")
+    if not path.is_dir():
+        raise GitError(f"{what}: no folder {folder!r}")
+    return path

@@ -6,6 +6,7 @@ in the canonical form the API server stores.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,45 @@ def compile_fleet(fleet: ValidFleet, clusters: list[str] | None = None) -> list[
             renders.append(compile_cluster(fleet, cluster, scopes, reader))
         except CompileError as exc:
             findings.extend(exc.findings)
+        except Exception as exc:  # a bug in a step: a located refusal, never a traceback
+            findings.extend(_locate_failure(fleet, cluster, scopes, reader, exc))
     if findings:
         raise CompileError(sorted(set(findings)))
     return renders
+
+
+def _locate_failure(
+    fleet: ValidFleet, cluster: Cluster, scopes: Scopes, reader: Any, exc: Exception
+) -> list[Finding]:
+    """Return findings naming the apps whose compile fails unexpectedly (a bug in specc).
+
+    Runs only after a failure: each app placed on the cluster is compiled alone to find
+    the one(s) that trip the bug, so the error points at a spec, not at a traceback.
+    """
+    out = []
+    for app in fleet.apps_for(cluster):
+        try:
+            compile_cluster(dataclasses.replace(fleet, apps=[app]), cluster, scopes, reader)
+        except CompileError:
+            continue
+        except Exception as one:
+            out.append(
+                Finding(
+                    app.doc.position,
+                    f"specc could not compile this {app.model.kind} for cluster "
+                    f"{cluster.name!r}: {type(one).__name__}: {one} (a bug in specc; "
+                    "please report it with this spec)",
+                )
+            )
+    if not out:
+        out.append(
+            Finding(
+                fleet.fleet_doc.position,
+                f"specc could not compile cluster {cluster.name!r}: {type(exc).__name__}: {exc} "
+                "(a bug in specc; please report it with this fleet)",
+            )
+        )
+    return out
 
 
 def _read(root: Path, base: str, ref: str) -> str:

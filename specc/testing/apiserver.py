@@ -368,12 +368,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(head.encode("latin-1") + b"\r\n" + payload)
 
     def _watch(self, rt: ResourceType, namespace: str | None, request: Request) -> None:
+        """Stream WATCH events as the real server does: newline-delimited JSON, chunked.
+
+        ``resourceVersion`` unset or ``0`` starts with an ADDED event per matching object;
+        a newer one replays the event log after it, and one the log no longer reaches
+        gets an ERROR event with a 410 ``Expired`` Status (the watch cache's "too old
+        resource version"). ``allowWatchBookmarks`` adds a BOOKMARK with the current
+        resourceVersion every ``ApiServer.bookmark_interval`` seconds; ``timeoutSeconds``
+        ends the stream cleanly.
+        """
         from specc.testing.selectors import parse_field_selector, parse_label_selector
 
-        cluster = self.server.owner.cluster
+        owner = self.server.owner
+        cluster = owner.cluster
         labels = parse_label_selector(request.query.get("labelSelector", ""))
         fields = parse_field_selector(request.query.get("fieldSelector", ""))
         timeout = float(request.query.get("timeoutSeconds") or 1800)
+        bookmarks = request.query.get("allowWatchBookmarks") in ("1", "true")
         deadline = time.monotonic() + timeout
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -381,6 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         store = cluster.store
         key = (rt.group, rt.plural)
+        api_version = f"{rt.group}/{rt.version}" if rt.group else rt.version
 
         def matches(obj: dict[str, Any]) -> bool:
             meta = obj.get("metadata") or {}
@@ -395,34 +407,56 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
             self.wfile.flush()
 
+        def bookmark(revision: int) -> None:
+            emit(
+                "BOOKMARK",
+                {
+                    "kind": rt.kind,
+                    "apiVersion": api_version,
+                    "metadata": {"resourceVersion": str(revision), "creationTimestamp": None},
+                },
+            )
+
         try:
             with store.lock:
                 since = request.query.get("resourceVersion") or "0"
                 revision = int(since) if since.isdigit() else 0
+                gone = 0 < revision < store.compacted
                 backlog: list[tuple[str, dict[str, Any]]] = []
-                if revision == 0:
+                if gone:
+                    pass
+                elif revision == 0:
                     backlog = [("ADDED", o) for o in store.items(key, namespace) if matches(o)]
-                    revision = store.revision
                 else:
                     backlog = [
-                        (e.type, e.obj)
-                        for e in store.events
-                        if e.revision > revision and e.resource == key and matches(e.obj)
+                        (e.type, e.obj) for e in store.events_after(revision, key) if matches(e.obj)
                     ]
-                    revision = store.revision
+                compacted = store.compacted
+                revision = store.revision
+            if gone:
+                message = f"too old resource version: {since} ({compacted + 1})"
+                emit("ERROR", st.status_body(410, message, "Expired"))
+                self.wfile.write(b"0\r\n\r\n")
+                self.close_connection = True
+                return
             for kind, obj in backlog:
                 emit(kind, obj)
+            next_bookmark = time.monotonic() + owner.bookmark_interval
             while time.monotonic() < deadline and not self.server.stopping:
                 with store.lock:
-                    store.changed.wait(timeout=min(0.5, max(deadline - time.monotonic(), 0)))
+                    wait = min(0.5, deadline - time.monotonic(), next_bookmark - time.monotonic())
+                    if store.revision == revision and wait > 0:
+                        store.changed.wait(timeout=wait)
                     fresh = [
-                        (e.type, e.obj)
-                        for e in store.events
-                        if e.revision > revision and e.resource == key and matches(e.obj)
+                        (e.type, e.obj) for e in store.events_after(revision, key) if matches(e.obj)
                     ]
                     revision = store.revision
                 for kind, obj in fresh:
                     emit(kind, obj)
+                if bookmarks and time.monotonic() >= next_bookmark:
+                    bookmark(revision)
+                if time.monotonic() >= next_bookmark:
+                    next_bookmark = time.monotonic() + owner.bookmark_interval
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -455,6 +489,9 @@ class ApiServer:
         self.cluster = Cluster(version=version)
         self.faults = Faults()
         self.log = RequestLog()
+        #: Seconds between BOOKMARK events on a watch that allows them (the real
+        #: server's watch cache sends one about every minute).
+        self.bookmark_interval = 60.0
         self._kubeconfig_path = Path(kubeconfig_path) if kubeconfig_path else None
         self._owned_kubeconfig = False
         self._httpd: _HTTPServer | None = None
