@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -381,11 +381,6 @@ def _app_rules(
         merged_model, problems = typed(model_cls, merged, source)
         if merged_model is not None:
             problems.extend(_file_refs(root, doc, merged_model, source))
-        if isinstance(merged_model, Manifests):
-            # An override may replace the objects: check them as the base's are.
-            merged_doc = replace(doc, data=merged, source=source)
-            for i, obj in enumerate(merged_model.spec.objects):
-                problems.extend(_manifest_rules(merged_doc, ("spec", "objects", i), obj))
         out.extend(_in_override(doc, chain, f) for f in problems)
     return sorted(set(out))
 
