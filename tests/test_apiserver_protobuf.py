@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from specc.testing import ApiServer
 from specc.testing import protobuf as pb
@@ -408,3 +410,55 @@ def test_delete_takes_protobuf_delete_options(api: ApiServer) -> None:
         api, "DELETE", f"{path}/c", _body("v1", "DeleteOptions", options), pb.MEDIA_TYPE
     )
     assert status == 200 and answer["status"] == "Success"
+
+
+# ------------------------------------------------------------------ hostile bodies
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(
+        [
+            ("", "v1", "ConfigMap"),
+            ("apps", "v1", "Deployment"),
+            ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+        ]
+    ),
+    raw=st.binary(max_size=200),
+    envelope=st.booleans(),
+)
+def test_arbitrary_bytes_decode_or_are_refused_never_crash(
+    kind: tuple[str, str, str], raw: bytes, envelope: bool
+) -> None:
+    group, version, name = kind
+    api_version = f"{group}/{version}" if group else version
+    body = pb.MAGIC + raw
+    if envelope:
+        wrapper = _new("k8s.io.apimachinery.pkg.runtime.Unknown")
+        wrapper.typeMeta.apiVersion = api_version
+        wrapper.typeMeta.kind = name
+        wrapper.raw = raw
+        body = pb.MAGIC + wrapper.SerializeToString()
+    try:
+        decoded = pb.decode(body, group, version, name)
+    except pb.ProtobufError:
+        return
+    json.dumps(decoded)  # whatever decodes is plain JSON data
+    assert decoded["kind"] == name
+
+
+def test_deeply_nested_bodies_are_400_not_a_dropped_connection(api: ApiServer) -> None:
+    deep = b"[" * 100_000
+    status, answer = _send(api, "POST", "/api/v1/namespaces/default/configmaps", deep, None)
+    assert status == 400 and "max depth" in answer["message"]
+    revision = _new("k8s.io.api.apps.v1.ControllerRevision")
+    revision.metadata.name = "r"
+    revision.data.raw = deep
+    status, answer = _send(
+        api,
+        "POST",
+        "/apis/apps/v1/namespaces/default/controllerrevisions",
+        _body("apps/v1", "ControllerRevision", revision),
+        pb.MEDIA_TYPE,
+    )
+    assert status == 400 and "does not hold JSON" in answer["message"], answer

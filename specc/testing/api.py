@@ -397,6 +397,9 @@ class Cluster:
             return json.loads(request.body)
         except (ValueError, yaml.YAMLError) as exc:
             raise st.bad_request(f"error decoding request body: {exc}") from exc
+        except RecursionError as exc:
+            # The real server's JSON decoder stops at a depth of 10000 with a 400 too.
+            raise st.bad_request("error decoding request body: exceeded max depth") from exc
 
     def _parse_object(self, request: Request, rt: ResourceType, kind: str | None = None) -> Any:
         """Return the object a create or update body carries, in each encoding a real server takes.

@@ -9,8 +9,10 @@ or in-process::
     with ApiServer() as server:
         client = server.api_client()
 
-It speaks HTTP/1.1 with keep-alive (the kubernetes client pools connections), serves
-JSON only, and routes every request through fault injection and the request log.
+It speaks HTTP/1.1 with keep-alive (the kubernetes client pools connections), reads
+request bodies as JSON, YAML or Kubernetes protobuf (kubectl 1.32+ sends protobuf for
+``kubectl create``), answers in JSON (which every kubectl asks for alongside protobuf),
+and routes every request through fault injection and the request log.
 """
 
 from __future__ import annotations

@@ -293,7 +293,7 @@ def _raw_json(_: _Marshal, message: Any) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ProtobufError(f"{message.DESCRIPTOR.name} does not hold JSON: {exc}") from exc
 
 
