@@ -51,31 +51,71 @@ def _stderr() -> Any:
 
 
 def report_error(exc: SpeccError, output: str = "text") -> None:
-    """Print ``exc`` for a person (stderr) or a machine (stdout json)."""
+    """Print ``exc`` for a person (stderr) or a machine (stdout json).
+
+    Findings print as ``path:line:col: error: message`` with paths the user can open
+    (relative to here, or to the repository root under GitHub Actions).
+    """
     from specc import report
 
+    root = _fleet_root()
     if isinstance(exc, FleetError):
         if output == "json":
             report.print_json({"ok": False, **report_findings(exc)})
         else:
             console = _stderr()
-            for f in exc.findings:
-                console.print(f"[bold red]error[/] {_markup_escape(str(f))}")
-            console.print(f"[red]{len(exc.findings)} error(s)[/]")
+            for line in report.finding_lines(exc.findings, root):
+                console.print(_severity_markup(line), highlight=False)
+            n = len(exc.findings)
+            console.print(f"[red]{n} error{'s' if n != 1 else ''}[/]")
         if report.in_github_actions():
-            ctx = click.get_current_context(silent=True)
-            root = ctx.meta.get("specc.fleet_root") if ctx is not None else None
             # stdout carries the JSON document; the runner reads commands from stderr too.
             click.echo(report.github_annotations(exc.findings, root), err=output == "json")
     else:
         if output == "json":
-            report.print_json({"ok": False, "error": str(exc)})
+            report.print_json({"ok": False, "errors": [_error_json(exc)]})
         else:
-            _stderr().print(f"[bold red]error[/] {_markup_escape(str(exc))}")
+            _stderr().print(f"[bold red]error:[/] {_markup_escape(str(exc))}")
+
+
+def _fleet_root() -> Path | None:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.meta.get("specc.fleet_root") if ctx is not None else None
+    return root if isinstance(root, Path) else None
+
+
+def _error_json(exc: SpeccError) -> dict[str, Any]:
+    """Return a non-fleet error in the shape of a finding (no file), so that a reader
+    of ``errors`` handles one shape."""
+    return {
+        "file": "",
+        "line": 0,
+        "column": 0,
+        "severity": "error",
+        "field": "",
+        "object": getattr(exc, "ref", ""),
+        "message": str(getattr(exc, "message", exc)),
+    }
+
+
+def _severity_markup(line: str) -> str:
+    """Return a finding line with its ``error:``/``warning:`` word coloured."""
+    escaped = _markup_escape(line)
+    for word, style in ((": error: ", "bold red"), (": warning: ", "bold yellow")):
+        if word in escaped:
+            head, _, tail = escaped.partition(word)
+            return f"{head}: [{style}]{word[2:-1]}[/] {tail}"
+    return escaped
 
 
 def report_findings(exc: FleetError) -> dict[str, Any]:
-    return {"errors": [f.to_dict() for f in exc.findings]}
+    return {"errors": _report_findings_json(exc)}
+
+
+def _report_findings_json(exc: FleetError) -> list[dict[str, Any]]:
+    from specc import report
+
+    return report.findings_json(exc.findings, _fleet_root())
 
 
 def _markup_escape(s: str) -> str:
@@ -689,8 +729,12 @@ def diff(
         # render) is an error of the invocation: 2. A broken head is a finding: 1.
         code = 2 if isinstance(exc, GitError) else exc.exit_code
         if output == "markdown":
+            from specc import report
+
             findings = exc.findings if isinstance(exc, FleetError) else []
-            click.echo(diffreport.error_markdown(side, str(exc).splitlines()[0], findings))
+            # A pull-request comment names files as the repository holds them.
+            lines = report.finding_lines(findings, _fleet_root(), in_repository=True)
+            click.echo(diffreport.error_markdown(side, str(exc).splitlines()[0], lines))
         elif output == "json" and isinstance(exc, FleetError):
             from specc import report
 

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from specc.diff import MASK, ClusterDiff, FieldChange, FleetDiff, ObjectChange, ObjectEntry
-from specc.errors import Finding
 
 #: First line of the markdown, so a workflow can find and update its one comment.
 MARKER = "<!-- specc-diff -->"
@@ -374,8 +373,9 @@ def diff_markdown(diff: FleetDiff, base: Side, head: Side, limit: int = MARKDOWN
     return text + footer
 
 
-def error_markdown(side: str, message: str, findings: Sequence[Finding] = ()) -> str:
-    """Return a PR comment saying the diff could not be made, with the fleet's errors."""
+def error_markdown(side: str, message: str, findings: Sequence[str] = ()) -> str:
+    """Return a PR comment saying the diff could not be made, with the fleet's errors
+    (``path:line:col: error: message`` lines)."""
     what = (
         "The fleet at the head of this change does not render; fix these errors:"
         if side == "head"
@@ -383,7 +383,7 @@ def error_markdown(side: str, message: str, findings: Sequence[Finding] = ()) ->
     )
     lines = [MARKER, "### specc diff", "", f"**{_md(what)}**", ""]
     if findings:
-        shown = [abbreviate(str(f), LINE_LIMIT) for f in findings[:50]]
+        shown = [abbreviate(f, LINE_LIMIT) for f in findings[:50]]
         if len(findings) > 50:
             shown.append(f"… {len(findings) - 50} more")
         lines += [_fenced(shown, lang=""), ""]

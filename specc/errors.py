@@ -8,7 +8,10 @@ once and maps it to an exit code; nothing below the CLI prints or exits.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True, order=True)
@@ -65,6 +68,7 @@ class Finding:
     field_path: str = ""
     # Objects rendered from the spec name themselves too (``Kind/ns/name``).
     subject: str = ""
+    severity: Severity = "error"
 
     def __post_init__(self) -> None:
         # Messages quote the values they refuse; a multi-megabyte value must not make a
@@ -75,19 +79,27 @@ class Finding:
                 object.__setattr__(self, name, abbreviate(text, limit))
 
     def __str__(self) -> str:
-        where = str(self.position)
-        parts = [where]
-        if self.subject:
-            parts.append(self.subject)
-        if self.field_path:
-            parts.append(self.field_path)
-        return ": ".join(parts) + ": " + self.message
+        return f"{self.position}: {self.text}"
 
-    def to_dict(self) -> dict[str, object]:
+    @property
+    def text(self) -> str:
+        """Return the finding without its position: ``[Kind/ns/name: ][field: ]message``."""
+        parts = [p for p in (self.subject, self.field_path) if p]
+        return ": ".join([*parts, self.message])
+
+    def format(self, path: str | None = None) -> str:
+        """Return ``path:line:col: error: text``, the line compilers print and editors,
+        CI problem matchers and ``grep -n`` users parse; ``path`` replaces the fleet-relative
+        one (the CLI passes the path as the user would open it)."""
+        where = replace(self.position, path=path) if path else self.position
+        return f"{where}: {self.severity}: {self.text}"
+
+    def to_dict(self, path: str | None = None) -> dict[str, object]:
         return {
-            "file": self.position.path,
+            "file": path or self.position.path,
             "line": self.position.line,
             "column": self.position.column,
+            "severity": self.severity,
             "field": self.field_path,
             "object": self.subject,
             "message": self.message,
@@ -101,7 +113,7 @@ class FleetError(SpeccError):
     findings: list[Finding] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.findings = sorted(self.findings)
+        self.findings = sorted(_per_file_cap(self.findings))
         super().__init__(self.summary())
 
     def summary(self) -> str:
@@ -112,6 +124,30 @@ class FleetError(SpeccError):
     @classmethod
     def of(cls, findings: Iterable[Finding]) -> FleetError:
         return cls(list(findings))
+
+
+#: Findings one file may report; the rest are counted in one more finding.
+MAX_FILE_FINDINGS = 200
+
+
+def _per_file_cap(findings: list[Finding]) -> list[Finding]:
+    """Return the first MAX_FILE_FINDINGS ``findings`` of each file, plus a count.
+
+    A generated file with thousands of broken documents must not make a log of
+    thousands of lines; the first two hundred found (the loader's come first) say what
+    is wrong.
+    """
+    out: list[Finding] = []
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.position.path] = counts.get(f.position.path, 0) + 1
+        if counts[f.position.path] <= MAX_FILE_FINDINGS:
+            out.append(f)
+    for path, n in counts.items():
+        if n > MAX_FILE_FINDINGS:
+            more = n - MAX_FILE_FINDINGS
+            out.append(Finding(Position(path), f"and {more} more problems in this file, not shown"))
+    return out
 
 
 class LoadError(FleetError):

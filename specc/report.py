@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -16,24 +17,62 @@ if TYPE_CHECKING:  # the sync package imports the kubernetes client lazily; keep
     from specc.sync.plan import Plan
 
 
+def display_path(path: str, root: Path | None, in_repository: bool = False) -> str:
+    """Return a finding's path (relative to the fleet ``root``) as the user would open it.
+
+    That is relative to the current directory, or under GitHub Actions (and with
+    ``in_repository``, for a pull-request comment) to the repository root, where
+    annotations and problem matchers look for files. A file outside that folder keeps
+    the spelling the user gave the fleet (``../fleet/…``, or absolute).
+    """
+    if root is None:
+        return path
+    full = Path(path) if os.path.isabs(path) else root / path
+    absolute = os.path.abspath(full)
+    repository = in_repository or in_github_actions()
+    base = _repository_root(os.path.abspath(root)) if repository else None
+    rel = os.path.relpath(absolute, base or os.getcwd())
+    if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
+        return Path(rel).as_posix()
+    if not root.is_absolute():
+        return Path(os.path.normpath(full)).as_posix()
+    return Path(absolute).as_posix()
+
+
+@functools.lru_cache(maxsize=8)
+def _repository_root(folder: str) -> str | None:
+    """Return the nearest folder at or above ``folder`` holding ``.git``, else None."""
+    current = Path(folder)
+    for candidate in (current, *current.parents):
+        if (candidate / ".git").exists():
+            return str(candidate)
+    return None
+
+
+def finding_lines(
+    findings: Iterable[Finding], root: Path | None = None, in_repository: bool = False
+) -> list[str]:
+    """Return one ``path:line:col: error: message`` line per finding."""
+    return [f.format(display_path(f.position.path, root, in_repository)) for f in findings]
+
+
+def findings_json(findings: Iterable[Finding], root: Path | None = None) -> list[dict[str, Any]]:
+    """Return the findings as JSON objects whose ``file`` is the path the user opens."""
+    return [f.to_dict(display_path(f.position.path, root)) for f in findings]
+
+
 def github_annotations(findings: Iterable[Finding], root: Path | None = None) -> str:
     """Return GitHub Actions ``::error`` workflow commands for ``findings``.
 
     Finding paths are relative to the fleet ``root``; GitHub wants them relative to the
-    repository, which is the working directory of a workflow step.
+    repository root.
     """
     lines = []
     for f in findings:
-        path = f.position.path
-        if root is not None and not os.path.isabs(path):
-            path = Path(os.path.relpath(root / path)).as_posix()
-        props = f"file={_escape_prop(path)}"
+        props = f"file={_escape_prop(display_path(f.position.path, root))}"
         if f.position.line:
             props += f",line={f.position.line},col={f.position.column}"
-        text = f.message if not f.field_path else f"{f.field_path}: {f.message}"
-        if f.subject:
-            text = f"{f.subject}: {text}"
-        lines.append(f"::error {props}::{_escape_data(text)}")
+        lines.append(f"::{f.severity} {props}::{_escape_data(f.text)}")
     return "\n".join(lines)
 
 

@@ -293,6 +293,7 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
         findings.extend(problems)
         if model is None:
             findings.extend(_team_exists(doc, teams, broken_teams))
+            findings.extend(_override_problems(doc, model_cls, fleet_model, problems))
             continue
         app = ValidApp(doc, typing.cast(App, model))
         if app.key in seen:
@@ -383,6 +384,39 @@ def _app_rules(
             problems.extend(_file_refs(root, doc, merged_model, source))
         out.extend(_in_override(doc, chain, f) for f in problems)
     return sorted(set(out))
+
+
+def _override_problems(
+    doc: Document, model_cls: type[BaseModel], fleet: Fleet | None, reported: list[Finding]
+) -> list[Finding]:
+    """Return the problems inside the overrides of an app whose base spec is invalid.
+
+    The base's own problems are reported already; the overrides' come too, so that one
+    run shows every error of the app (not one more each time the author fixes one).
+    """
+    overrides = doc.data.get("overrides")
+    if (
+        fleet is None
+        or not isinstance(overrides, dict)
+        or not isinstance(doc.data.get("spec"), dict)
+    ):
+        return []
+    for group in ("environments", "clusters"):
+        entries = overrides.get(group) or {}
+        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+            return []
+    seen = set(reported)
+    out: set[Finding] = set()
+    for c in fleet.spec.clusters:
+        chain = override_chain(doc.data, c)
+        if not chain:
+            continue
+        merged, source = apply_overrides(doc.data, doc.source, chain)
+        for f in typed(model_cls, merged, source)[1]:
+            located = _in_override(doc, chain, f)
+            if located.field_path.startswith("overrides") and located not in seen:
+                out.add(located)
+    return sorted(out)
 
 
 def _in_override(doc: Document, chain: list[FieldPath], finding: Finding) -> Finding:

@@ -385,7 +385,7 @@ def test_a_broken_rule_fails_validate_at_its_line(
     # The error's line: the one holding `on_line` (its first line if it spans several;
     # the last occurrence, for duplicates).
     line = text[: text.rindex(on_line)].count("\n") + 1
-    errors = [ln for ln in out.splitlines() if ln.startswith("error ")]
+    errors = [ln for ln in out.splitlines() if ": error: " in ln]
     assert len(errors) == 1, out
     assert f"{STACK}:{line}:" in errors[0], (line, out)
     assert words in errors[0], out
@@ -397,7 +397,7 @@ def test_a_multi_line_expression_error_points_at_the_expression(fleet: Path) -> 
     assert code == 1
     line = line_of(fleet, STACK, "expr: |")
     column = (fleet / STACK).read_text(encoding="utf-8").splitlines()[line - 1].index("|") + 1
-    assert f"{STACK}:{line}:{column}: spec.rules.groups[0].rules[0].expr: PromQL: " in out
+    assert f"{STACK}:{line}:{column}: error: spec.rules.groups[0].rules[0].expr: PromQL: " in out
     assert "unclosed left parenthesis" in out
 
 

@@ -233,7 +233,8 @@ def test_an_unknown_field_smuggled_through_manifests_fails_render_with_object_an
     assert result.exit_code == 1
     assert (
         # At the field's own line, not the object's first.
-        f"apps/platform/etcd-operator.yaml:{line + 4}:9: Deployment/platform/smuggled: spec.replica: "
+        f"fleet/apps/platform/etcd-operator.yaml:{line + 4}:9: error: Deployment/platform/smuggled: "
+        "spec.replica: "
         "unknown field 'replica'" in result.stderr
     )
     assert not (work / "out").exists()
@@ -281,7 +282,8 @@ def test_a_manifest_in_another_namespace_fails_render_naming_file_line_and_objec
     result = run("render", "fleet", "--out", "out")
     assert result.exit_code == 1
     assert (
-        f"apps/platform/etcd-operator.yaml:{line}:7: ConfigMap/elsewhere: namespace 'payments' "
+        f"fleet/apps/platform/etcd-operator.yaml:{line}:7: error: ConfigMap/elsewhere: "
+        "namespace 'payments' "
         "belongs to another team" in result.stderr
     )
 

@@ -87,10 +87,11 @@ RULES = [
     ),
     pytest.param(
         WEB, "    - name: metrics\n      port: 9090", "    - name: http\n      port: 9090",
-        ("  ports:", 1), "spec.ports", "port name 'http' is used twice", id="port-name-twice",
+        ("  ports:", 4), "spec.ports[1].name", "port name 'http' is used twice (also ports[0])",
+        id="port-name-twice",
     ),
     pytest.param(
-        WEB, "      port: 9090", "      port: 80", ("  ports:", 1), "spec.ports",
+        WEB, "      port: 9090", "      port: 80", ("  ports:", 5), "spec.ports[1].port",
         "port 80/TCP is used twice", id="port-number-twice",
     ),
     pytest.param(
@@ -100,7 +101,8 @@ RULES = [
     ),
     pytest.param(
         CATALOG, "  replicas: 2\n", "  replicas: 2\n  autoscaling: {minReplicas: 1, maxReplicas: 2}\n",
-        "  image:", "spec", "replicas and autoscaling exclude each other", id="replicas-and-autoscaling",
+        "  autoscaling:", "spec.autoscaling", "replicas and autoscaling exclude each other",
+        id="replicas-and-autoscaling",
     ),
     pytest.param(
         WEB, "    maxReplicas: 10", "    maxReplicas: 1", "minReplicas: 2", "spec.autoscaling",
@@ -146,7 +148,7 @@ RULES = [
     ),
     pytest.param(
         LEDGER, "      updatePartition: 2", "      updatePartition: 7", "updatePartition: 7",
-        "overrides.clusters.prod-eu", "updatePartition (7) exceeds members (3)",
+        "overrides.clusters.prod-eu.updatePartition", "updatePartition (7) exceeds members (3)",
         id="cluster-override-invalid-after-merge",
     ),
     pytest.param(
@@ -194,8 +196,9 @@ RULES = [
         id="allowed-source-without-selector",
     ),
     pytest.param(
-        "fleet.yaml", "      environment: staging", "      environment: qa", "  environments:",
-        "spec", "cluster 'staging' names environment 'qa'", id="cluster-unknown-environment",
+        "fleet.yaml", "      environment: staging", "      environment: qa", "environment: qa",
+        "spec.clusters[1].environment", "cluster 'staging' names environment 'qa'",
+        id="cluster-unknown-environment",
     ),
 ]
 # fmt: on

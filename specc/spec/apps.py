@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from specc.spec.base import (
     AppMetadata,
@@ -25,6 +25,7 @@ from specc.spec.base import (
     StrValue,
     Toleration,
 )
+from specc.spec.located import Problem, raise_problems
 
 _CRON_FIELD = re.compile(
     r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$"
@@ -124,40 +125,58 @@ class WorkloadSpec(SpecModel):
     service_account_name: DNSLabel | None = None
 
     # Field validators rather than one model validator: they run even when another
-    # field is invalid, and their errors point at the field.
+    # field is invalid, and their errors point at the field. Each reports every problem
+    # it finds, at the item it concerns (see specc.spec.located).
     @field_validator("ports")
     @classmethod
     def _unique_ports(cls, ports: list[Port]) -> list[Port]:
-        names: set[str] = set()
-        numbers: set[tuple[int, str]] = set()
-        for p in ports:
+        names: dict[str, int] = {}
+        numbers: dict[tuple[int, str], int] = {}
+        problems: list[Problem] = []
+        for i, p in enumerate(ports):
             if p.name in names:
-                raise ValueError(f"port name {p.name!r} is used twice")
+                problems.append(
+                    (
+                        (i, "name"),
+                        f"port name {p.name!r} is used twice (also ports[{names[p.name]}])",
+                    )
+                )
             if (p.port, p.protocol) in numbers:
-                raise ValueError(f"port {p.port}/{p.protocol} is used twice")
-            names.add(p.name)
-            numbers.add((p.port, p.protocol))
+                first = numbers[(p.port, p.protocol)]
+                problems.append(
+                    ((i, "port"), f"port {p.port}/{p.protocol} is used twice (also ports[{first}])")
+                )
+            names.setdefault(p.name, i)
+            numbers.setdefault((p.port, p.protocol), i)
+        raise_problems(problems)
         return ports
 
     @field_validator("secrets")
     @classmethod
     def _secret_targets(cls, secrets: list[SecretRef]) -> list[SecretRef]:
-        for s in secrets:
+        problems: list[Problem] = []
+        for i, s in enumerate(secrets):
             if (s.env is None) == (s.mount_path is None):
-                raise ValueError(
-                    f"secret {s.secret!r}: set exactly one of env (with key) and mountPath"
+                problems.append(
+                    ((i,), f"secret {s.secret!r}: set exactly one of env (with key) and mountPath")
                 )
-            if s.env is not None and s.key is None:
-                raise ValueError(f"secret {s.secret!r}: env {s.env!r} needs a key")
+            elif s.env is not None and s.key is None:
+                problems.append(((i, "env"), f"secret {s.secret!r}: env {s.env!r} needs a key"))
+        raise_problems(problems)
         return secrets
 
-    @model_validator(mode="after")
-    def _workload_rules(self) -> WorkloadSpec:
-        if self.config is not None:
-            clash = set(self.config.literals) & set(self.env)
-            if clash:
-                raise ValueError(f"{sorted(clash)} set both in env and config.literals")
-        return self
+    @field_validator("config")
+    @classmethod
+    def _literals_not_in_env(cls, config: Config | None, info: ValidationInfo) -> Config | None:
+        env = info.data.get("env") or {}
+        if config is not None:
+            raise_problems(
+                [
+                    (("literals", name), f"{name!r} is set both in env and config.literals")
+                    for name in sorted(set(config.literals) & set(env))
+                ]
+            )
+        return config
 
 
 class ServiceSpec(WorkloadSpec):
@@ -168,13 +187,14 @@ class ServiceSpec(WorkloadSpec):
     #: Spread pods across zones (topology.kubernetes.io/zone).
     zone_spread: bool = False
 
-    @model_validator(mode="after")
-    def _scaling(self) -> ServiceSpec:
-        if self.replicas is not None and self.autoscaling is not None:
+    @field_validator("autoscaling")
+    @classmethod
+    def _scaling(cls, autoscaling: Autoscaling | None, info: ValidationInfo) -> Autoscaling | None:
+        if autoscaling is not None and info.data.get("replicas") is not None:
             raise ValueError(
                 "replicas and autoscaling exclude each other: the autoscaler owns replicas"
             )
-        return self
+        return autoscaling
 
 
 class Storage(SpecModel):
@@ -206,13 +226,13 @@ class StatefulServiceSpec(WorkloadSpec):
     #: Opt-in: let a sync delete this service's data volumes when it is removed.
     prune_data: bool = False
 
-    @model_validator(mode="after")
-    def _partition(self) -> StatefulServiceSpec:
-        if self.update_partition > self.members:
-            raise ValueError(
-                f"updatePartition ({self.update_partition}) exceeds members ({self.members})"
-            )
-        return self
+    @field_validator("update_partition")
+    @classmethod
+    def _partition(cls, partition: int, info: ValidationInfo) -> int:
+        members = info.data.get("members")
+        if members is not None and partition > members:
+            raise ValueError(f"updatePartition ({partition}) exceeds members ({members})")
+        return partition
 
 
 class CustomResourceSpec(SpecModel):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from specc.spec.base import API_VERSION, DNSLabel, Labels, Metadata, Resources, SpecModel
+from specc.spec.located import Problem, raise_problems
 
 #: Kubernetes versions whose schemas specc can check against (those kubernetes-validate ships).
 SUPPORTED_VERSIONS = tuple(f"1.{minor}" for minor in range(27, 38))
@@ -61,18 +62,31 @@ class FleetSpec(SpecModel):
     clusters: Annotated[list[Cluster], Field(min_length=1)]
     prune: PrunePolicy = Field(default_factory=PrunePolicy)
 
-    @model_validator(mode="after")
-    def _names(self) -> FleetSpec:
-        envs = [e.name for e in self.environments]
-        _unique(envs, "environment")
-        _unique([c.name for c in self.clusters], "cluster")
-        for c in self.clusters:
-            if c.environment not in envs:
-                raise ValueError(
+    # Field validators: each problem at the item it concerns, every one in one run.
+    @field_validator("environments")
+    @classmethod
+    def _environment_names(cls, environments: list[Environment]) -> list[Environment]:
+        raise_problems(_duplicates([e.name for e in environments], "environment"))
+        return environments
+
+    @field_validator("clusters")
+    @classmethod
+    def _cluster_names(cls, clusters: list[Cluster], info: ValidationInfo) -> list[Cluster]:
+        problems = _duplicates([c.name for c in clusters], "cluster")
+        environments = info.data.get("environments")
+        if environments is not None:
+            envs = [e.name for e in environments]
+            problems += [
+                (
+                    (i, "environment"),
                     f"cluster {c.name!r} names environment {c.environment!r}, "
-                    f"which is not one of {envs}"
+                    f"which is not one of {envs}",
                 )
-        return self
+                for i, c in enumerate(clusters)
+                if c.environment not in envs
+            ]
+        raise_problems(problems)
+        return clusters
 
     def environment(self, name: str) -> Environment:
         return next(e for e in self.environments if e.name == name)
@@ -85,12 +99,14 @@ class Fleet(SpecModel):
     spec: FleetSpec
 
 
-def _unique(names: list[str], what: str) -> None:
-    seen: set[str] = set()
-    for n in names:
-        if n in seen:
-            raise ValueError(f"{what} name {n!r} is used twice")
-        seen.add(n)
+def _duplicates(names: list[str], what: str) -> list[Problem]:
+    first: dict[str, int] = {}
+    problems: list[Problem] = []
+    for i, n in enumerate(names):
+        if n in first:
+            problems.append(((i, "name"), f"{what} name {n!r} is used twice (also [{first[n]}])"))
+        first.setdefault(n, i)
+    return problems
 
 
 assert API_VERSION == "specc.dev/v1alpha1"
