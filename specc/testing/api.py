@@ -902,22 +902,25 @@ class Cluster:
         with self.store.lock:
             live = self.get(target)
             preconditions = options.get("preconditions") or {}
-            if preconditions.get("uid") and preconditions["uid"] != live["metadata"].get("uid"):
-                raise st.ApiError(
-                    409,
-                    f"Precondition failed: UID in precondition: {preconditions['uid']}, UID in object meta: {live['metadata'].get('uid')}",
-                    "Conflict",
-                    {
-                        "name": target.name,
-                        "kind": rt.plural,
-                        **({"group": rt.group} if rt.group else {}),
-                    },
-                )
-            if (
-                preconditions.get("resourceVersion")
-                and preconditions["resourceVersion"] != live["metadata"]["resourceVersion"]
+            for key, field_name, hint in (
+                ("uid", "UID", "deleted and then recreated"),
+                ("resourceVersion", "ResourceVersion", "modified"),
             ):
-                raise st.stale(rt.group, rt.plural, target.name)
+                wanted, actual = preconditions.get(key), live["metadata"].get(key)
+                if wanted and wanted != actual:
+                    # Worded as the real server's storage precondition (kube-apiserver 1.36).
+                    raise st.ApiError(
+                        409,
+                        f'Operation cannot be fulfilled on {rt.group_kind} "{target.name}": the '
+                        f"{field_name} in the precondition ({wanted}) does not match the "
+                        f"{field_name} in record ({actual}). The object might have been {hint}",
+                        "Conflict",
+                        {
+                            "name": target.name,
+                            **({"group": rt.group} if rt.group else {}),
+                            "kind": rt.kind,
+                        },
+                    )
             if dry_run:
                 return Response(200, _success(rt, target.name, live))
             finalizers = [
