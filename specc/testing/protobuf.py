@@ -64,6 +64,40 @@ class FieldShape:
         )
 
 
+# How a field's value is read: the Go value category behind the proto field.
+_SCALAR, _BYTES, _MESSAGE, _NAMED_LIST, _LIST, _MAP = range(6)
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One field of a message type: its descriptor, Go shape and value category."""
+
+    descriptor: Any
+    shape: FieldShape
+    category: int
+    #: The category of a list's elements or a map's values.
+    element: int = _SCALAR
+
+    @property
+    def omit(self) -> bool:
+        """Return whether the Go field is left out when empty or zero."""
+        return self.shape.omitempty or self.shape.omitzero
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The fields of one message type as encoding/json sees them (skipped ones left out)."""
+
+    slots: dict[int, _Slot]
+    #: Fields Go writes even when absent from the wire: non-pointer structs, and zero
+    #: values or nulls of fields without omitempty.
+    always: tuple[_Slot, ...]
+
+
+#: The shape of a list wrapper's ``items`` (wrappers are Go slices, not structs).
+_ITEMS = FieldShape("items", False, False, False, False, False)
+
+
 class Schema:
     """The descriptor pool and Go shapes of every Kubernetes message, loaded once."""
 
@@ -81,6 +115,52 @@ class Schema:
         self.lists: frozenset[str] = frozenset(shapes["listWrappers"])
         self.kinds: dict[str, dict[str, str]] = shapes["kinds"]
         self._classes: dict[str, Any] = {}
+        self._plans: dict[str, _Plan] = {}
+
+    def plan(self, descriptor: Any) -> _Plan:
+        """Return the fields of a message type, worked out on first use."""
+        found = self._plans.get(descriptor.full_name)
+        if found is None:
+            found = self._plans[descriptor.full_name] = self._make_plan(descriptor)
+        return found
+
+    def _make_plan(self, descriptor: Any) -> _Plan:
+        from google.protobuf.descriptor import FieldDescriptor
+
+        def category(field: Any) -> int:
+            if field.type == FieldDescriptor.TYPE_BYTES:
+                return _BYTES
+            if field.type != FieldDescriptor.TYPE_MESSAGE:
+                return _SCALAR
+            return _NAMED_LIST if field.message_type.full_name in self.lists else _MESSAGE
+
+        name = descriptor.full_name
+        shapes = self.shapes.get(name)
+        if shapes is None and name not in self.lists:
+            raise ProtobufError(f"message {name} has no Go type in the shipped schema")
+        slots: dict[int, _Slot] = {}
+        for field in descriptor.fields:
+            shape = (shapes or {}).get(field.number, _ITEMS)
+            if shape.skipped:
+                continue
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                value = field.message_type.fields_by_name["value"]
+                slot = _Slot(field, shape, _MAP, category(value))
+            elif field.is_repeated:
+                slot = _Slot(field, shape, _LIST, category(field))
+            else:
+                slot = _Slot(field, shape, category(field))
+            slots[field.number] = slot
+        always = tuple(
+            slot
+            for slot in slots.values()
+            if not slot.shape.pointer
+            and (
+                (slot.category == _MESSAGE and not slot.shape.omitzero)
+                or (slot.category != _MESSAGE and not slot.omit)
+            )
+        )
+        return _Plan(slots, always)
 
     def message_class(self, name: str) -> Any:
         """Return the generated message class of a full message name."""
@@ -170,83 +250,78 @@ class _Marshal:
 
     def message(self, message: Any) -> Any:
         """Return the JSON value of a struct (or of a type with its own MarshalJSON)."""
-        name = message.DESCRIPTOR.full_name
+        descriptor = message.DESCRIPTOR
+        name = descriptor.full_name
         if name in self.kube.custom:
             return _CUSTOM[name.rsplit(".", 1)[1]](self, message)
+        plan = self.kube.plan(descriptor)
         if name in self.kube.lists:
-            return [
-                self._element(message.DESCRIPTOR.fields_by_name["items"], v) for v in message.items
-            ] or None
-        shapes = self.kube.shapes.get(name)
-        if shapes is None:
-            raise ProtobufError(f"message {name} has no Go type in the shipped schema")
+            (items,) = plan.slots.values()
+            return [self._element(items.element, v) for v in message.items] or None
         out: dict[str, Any] = {}
-        for field in message.DESCRIPTOR.fields:
-            shape = shapes.get(field.number)
-            if shape is None or shape.skipped:
+        seen: set[int] = set()
+        # Only the fields on the wire, then the few Go writes even when they are not.
+        for field, value in message.ListFields():
+            slot = plan.slots.get(field.number)
+            if slot is None:
                 continue
-            emit, value = self._field(message, field, shape)
-            if not emit:
-                continue
-            if shape.inline and isinstance(value, dict):
-                out.update(value)
-            else:
-                out[shape.json] = value
+            seen.add(field.number)
+            emit, converted = self._present(slot, value)
+            if emit:
+                _put(out, slot, converted)
+        for slot in plan.always:
+            if slot.descriptor.number not in seen:
+                _put(out, slot, self._absent(message, slot))
         return out
 
-    def _field(self, message: Any, field: Any, shape: FieldShape) -> tuple[bool, Any]:
-        """Return whether encoding/json writes the field, and its value."""
-        from google.protobuf.descriptor import FieldDescriptor
-
-        omit = shape.omitempty or shape.omitzero
-        if field.is_repeated:
-            values = getattr(message, field.name)
-            if field.message_type is not None and field.message_type.GetOptions().map_entry:
-                value_field = field.message_type.fields_by_name["value"]
-                result: Any = {str(k): self._element(value_field, v) for k, v in values.items()}
-            else:
-                result = [self._element(field, v) for v in values]
-            # A nil slice or map: left out under omitempty, null otherwise.
-            return (True, result) if result else (not omit, None)
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
-            present = message.HasField(field.name)
-            if shape.pointer and not present:
-                return False, None
-            value = getattr(message, field.name)
+    def _present(self, slot: _Slot, value: Any) -> tuple[bool, Any]:
+        """Return whether encoding/json writes a field that is on the wire, and its value."""
+        shape, category = slot.shape, slot.category
+        if category == _LIST:
+            return True, [self._element(slot.element, v) for v in value]
+        if category == _MAP:
+            return True, {str(k): self._element(slot.element, v) for k, v in value.items()}
+        if category == _NAMED_LIST:
             converted = self.message(value)
-            if value.DESCRIPTOR.full_name in self.kube.lists:
-                # A named slice type: omitempty applies by length, like any slice.
-                return (True, converted) if converted else (not omit, None)
+            # A named slice type: omitempty applies by length, like any slice.
+            return (True, converted) if converted else (not slot.omit, None)
+        if category == _MESSAGE:
+            converted = self.message(value)
             if shape.omitzero and converted == self.message(type(value)()):
                 return False, None
             return True, converted
         if shape.pointer:
-            present = message.HasField(field.name)
-            return present, _scalar(field, getattr(message, field.name)) if present else None
-        value = getattr(message, field.name)
-        if not value and omit:
+            return True, self._element(category, value)
+        if not value and slot.omit:
             return False, None
-        if field.type == FieldDescriptor.TYPE_BYTES and not value:
+        if category == _BYTES and not value:
             return True, None  # a nil []byte without omitempty
-        return True, _scalar(field, value)
+        return True, self._element(category, value)
 
-    def _element(self, field: Any, value: Any) -> Any:
-        from google.protobuf.descriptor import FieldDescriptor
+    def _absent(self, message: Any, slot: _Slot) -> Any:
+        """Return what encoding/json writes for a field of ``plan.always`` not on the wire."""
+        if slot.category == _MESSAGE:
+            return self.message(getattr(message, slot.descriptor.name))
+        if slot.category == _SCALAR:
+            return slot.descriptor.default_value
+        return None  # a nil slice, map or []byte
 
-        if field.type == FieldDescriptor.TYPE_MESSAGE:
+    def _element(self, category: int, value: Any) -> Any:
+        if category in (_MESSAGE, _NAMED_LIST):
             return self.message(value)
-        return _scalar(field, value)
+        if category == _BYTES:
+            return base64.b64encode(value).decode("ascii")
+        if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+            # Go writes float64(2) as 2, which a JSON client's body then carries.
+            return int(value)
+        return value
 
 
-def _scalar(field: Any, value: Any) -> Any:
-    from google.protobuf.descriptor import FieldDescriptor
-
-    if field.type == FieldDescriptor.TYPE_BYTES:
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        # Go writes float64(2) as 2, which a JSON client's body then carries.
-        return int(value)
-    return value
+def _put(out: dict[str, Any], slot: _Slot, value: Any) -> None:
+    if slot.shape.inline and isinstance(value, dict):
+        out.update(value)
+    else:
+        out[slot.shape.json] = value
 
 
 # --------------------------------------------------------------- types with MarshalJSON
