@@ -469,3 +469,16 @@ def test_deeply_nested_bodies_are_400_not_a_dropped_connection(kube: KubeTarget)
         pb.MEDIA_TYPE,
     )
     assert status == 400 and "does not hold JSON" in answer["message"], answer
+
+
+def test_a_protobuf_service_port_without_target_port_targets_its_port(kube: KubeTarget) -> None:
+    # IntOrString is no pointer: the body carries targetPort 0, which defaulting replaces.
+    service = _new(CORE + "Service")
+    service.metadata.name = "web"
+    port = service.spec.ports.add()
+    port.port = 80
+    service.spec.selector["app"] = "web"
+    path = f"/api/v1/namespaces/{kube.namespace}/services"
+    status, created = _send(kube, "POST", path, _body("v1", "Service", service), pb.MEDIA_TYPE)
+    assert status == 201, created
+    assert created["spec"]["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 80}]

@@ -206,6 +206,10 @@ def _service(obj: Obj) -> None:
         if isinstance(port, dict):
             _set(port, "protocol", "TCP")
             if kind != "ExternalName":
+                # Zero and "" count as unset (SetDefaults_Service): a protobuf body always
+                # carries targetPort, as IntOrString is no pointer.
+                if port.get("targetPort") in (0, ""):
+                    del port["targetPort"]
                 _set(port, "targetPort", port.get("port"))
     _set(spec, "type", "ClusterIP")
     _set(spec, "sessionAffinity", "None")
