@@ -73,7 +73,7 @@ def report_error(exc: SpeccError, output: str = "text") -> None:
             click.echo(report.github_annotations(exc.findings, root), err=output == "json")
     else:
         if output == "json":
-            report.print_json({"ok": False, "errors": [_error_json(exc)]})
+            report.print_json({"ok": False, "errors": [_error_json(exc)], **_connection_json()})
         else:
             _stderr().print(f"[bold red]error:[/] {_markup_escape(str(exc))}")
 
@@ -292,17 +292,50 @@ def explain(ref: str, fleet: Path | None, cluster: str, output: str) -> None:
             click.echo(f"  override {p}")
 
 
-def _cluster_options(func: Any) -> Any:
+def _connection_options(func: Any) -> Any:
+    """Options that say how to reach a cluster (the connection rule; README "Cluster commands")."""
     func = click.option(
-        "--cluster", "cluster_name", required=True, help="Cluster name from fleet.yaml."
+        "--request-timeout",
+        type=click.FloatRange(min=0.1),
+        default=60.0,
+        show_default=True,
+        help="Seconds one request waits for its answer.",
+    )(func)
+    func = click.option(
+        "--connect-timeout",
+        type=click.FloatRange(min=0.1),
+        default=10.0,
+        show_default=True,
+        help="Seconds to connect, and to wait for the server's first answer.",
+    )(func)
+    func = click.option(
+        "--use-fleet-kubeconfig",
+        is_flag=True,
+        help="Use the kubeconfig fleet.yaml names in connection.kubeconfig (it can run programs).",
+    )(func)
+    func = click.option(
+        "--context",
+        help="Kubeconfig context (default: the cluster's connection.context in fleet.yaml).",
     )(func)
     func = click.option(
         "--kubeconfig",
         type=click.Path(),
-        help="Kubeconfig file (default: KUBECONFIG, ~/.kube/config).",
+        help="Kubeconfig file (default: KUBECONFIG, else ~/.kube/config).",
+    )(func)
+    return func
+
+
+def _sync_options(func: Any) -> Any:
+    """Options that bound what a plan or sync may do to the cluster."""
+    func = click.option(
+        "--allow-cluster-mismatch",
+        is_flag=True,
+        help="Write even though the server holds another cluster or fleet (migrations only).",
     )(func)
     func = click.option(
-        "--context", help="Kubeconfig context (default: the cluster's connection.context)."
+        "--adopt",
+        is_flag=True,
+        help="Take over objects owned by another ApplySet, Helm or another specc cluster.",
     )(func)
     func = click.option(
         "--concurrency",
@@ -312,7 +345,14 @@ def _cluster_options(func: Any) -> Any:
         help="Parallel requests within a wave.",
     )(func)
     func = click.option(
-        "--allow-mass-prune", is_flag=True, help="Prune even beyond the fleet's prune budget."
+        "--prune-budget",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=None,
+        help="Largest share of the inventory one sync may prune [default: 0.25]; "
+        "fleet.yaml's prune.budget can only lower it.",
+    )(func)
+    func = click.option(
+        "--allow-mass-prune", is_flag=True, help="Prune even beyond the prune budget."
     )(func)
     func = click.option(
         "--no-prune", is_flag=True, help="Apply only; leave objects the commit no longer declares."
@@ -320,82 +360,115 @@ def _cluster_options(func: Any) -> Any:
     return func
 
 
+def _cluster_options(func: Any) -> Any:
+    func = _sync_options(_connection_options(func))
+    return click.option(
+        "--cluster", "cluster_name", required=True, help="Cluster name from fleet.yaml."
+    )(func)
+
+
+def _open_cluster(
+    root: Path, conn: Any, cluster_name: str, params: dict[str, Any]
+) -> tuple[Any, Any]:
+    """Return a client and the target by the connection rule; print the target line first."""
+    from specc.sync import ClusterOptions
+    from specc.sync.connection import ConnectionRequest, connect
+
+    fleet_kubeconfig = None
+    if conn is not None and conn.kubeconfig:
+        path = Path(conn.kubeconfig).expanduser()
+        fleet_kubeconfig = str(path if path.is_absolute() else root / path)
+    request = ConnectionRequest(
+        cluster=cluster_name,
+        kubeconfig=params.get("kubeconfig"),
+        context=params.get("context"),
+        fleet_context=conn.context if conn is not None else None,
+        fleet_in_cluster=bool(conn is not None and conn.in_cluster),
+        fleet_kubeconfig=fleet_kubeconfig,
+        use_fleet_kubeconfig=bool(params.get("use_fleet_kubeconfig")),
+    )
+    options = ClusterOptions(
+        timeout=params.get("request_timeout") or 60.0,
+        connect_timeout=params.get("connect_timeout") or 10.0,
+        concurrency=params.get("concurrency") or 8,
+    )
+    cluster, target = connect(request, options)
+    _announce(target)
+    return cluster, target
+
+
+def _announce(target: Any) -> None:
+    """Print which cluster a command talks to (stderr, before any request); keep it for JSON."""
+    click.echo(target.line(), err=True)
+    for note in target.notes:
+        click.echo(f"note: {note}", err=True)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta["specc.connection"] = target.to_dict()
+
+
+def _connection_json() -> dict[str, Any]:
+    ctx = click.get_current_context(silent=True)
+    found = ctx.meta.get("specc.connection") if ctx is not None else None
+    return {"connection": found} if found else {}
+
+
 def _prepare_sync(
-    fleet: Path | None,
-    cluster_name: str,
-    kubeconfig: str | None,
-    context: str | None,
-    concurrency: int,
-    no_prune: bool = False,
-    allow_mass_prune: bool = False,
-    **sync_options: Any,
+    fleet: Path | None, cluster_name: str, params: dict[str, Any], **sync_options: Any
 ) -> tuple[Any, Any, Any, Any]:
     """Return the validated fleet, the cluster's checked render, a client and sync options."""
-    from specc.gitinfo import head_commit
+    from specc.gitinfo import revision
     from specc.pipeline import render_path
-    from specc.sync import Cluster, ClusterOptions, PlanOptions, SyncOptions
+    from specc.sync import PlanOptions, SyncOptions
 
     root = resolve_fleet(fleet)
     try:
         valid, (render,) = render_path(root, [cluster_name])
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
-    conn = valid.cluster(cluster_name).connection
-    cluster = Cluster.connect(
-        ClusterOptions(
-            kubeconfig=kubeconfig or conn.kubeconfig,
-            # An explicit --kubeconfig brings its own current context; the fleet names its own.
-            context=context or (None if kubeconfig else conn.context),
-            in_cluster=conn.in_cluster and not (kubeconfig or context),
-            concurrency=concurrency,
-        )
-    )
+    cluster, _ = _open_cluster(root, valid.cluster(cluster_name).connection, cluster_name, params)
     plan_options = PlanOptions(
-        prune=not no_prune,
+        prune=not params.get("no_prune"),
         prune_budget=valid.fleet.spec.prune.budget,
-        allow_mass_prune=allow_mass_prune,
+        operator_budget=params.get("prune_budget"),
+        allow_mass_prune=bool(params.get("allow_mass_prune")),
+        adopt=bool(params.get("adopt")),
     )
     options = SyncOptions(
-        plan=plan_options, commit=head_commit(root), concurrency=concurrency, **sync_options
+        plan=plan_options,
+        commit=revision(root),
+        concurrency=params.get("concurrency") or 8,
+        allow_cluster_mismatch=bool(params.get("allow_cluster_mismatch")),
+        **sync_options,
     )
     return valid, render, cluster, options
 
 
-@cli.command()
-@_fleet_arg
-@_cluster_options
-@_OUTPUT
-def plan(
-    fleet: Path | None,
-    cluster_name: str,
-    kubeconfig: str | None,
-    context: str | None,
-    concurrency: int,
-    allow_mass_prune: bool,
-    no_prune: bool,
-    output: str,
-) -> None:
-    """Show what a sync of FLEET would change on a cluster; exit 1 if it is not in sync."""
-    from specc import report
-    from specc.sync import plan_cluster
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        _stderr().print(f"[bold red]warning[/] {_markup_escape(w)}")
 
-    try:
-        _, render, cluster, options = _prepare_sync(
-            fleet, cluster_name, kubeconfig, context, concurrency, no_prune, allow_mass_prune
-        )
-        result, _, _ = plan_cluster(cluster, render, options)
-    except SpeccError as exc:
-        _exit(exc, output)
+
+def _print_plan(result: Any, cluster_name: str, output: str) -> NoReturn:
+    """Print a plan; exit 0 in sync, 1 otherwise (what `plan` and `sync --dry-run` share)."""
+    from specc import report
+
+    _warn(result.warnings)
     if output == "json":
-        report.print_json(result.to_dict())
+        report.print_json({**_connection_json(), **result.to_dict()})
     else:
         for line in report.plan_lines(result):
             click.echo(line)
         for reason in result.refusals:
             click.echo(f"refused: {reason}", err=True)
         counts = ", ".join(
-            f"{n} to {k}" for k, n in result.counts().items() if n and k != "unchanged"
+            f"{n} to {k}"
+            for k, n in result.counts().items()
+            if n and k not in ("unchanged", "refused")
         )
+        refused = result.counts()["refused"]
+        if refused:
+            counts += f"; {refused} refused"
         status = "in sync" if result.in_sync else counts
         click.echo(f"cluster {cluster_name}: {status} ({result.counts()['unchanged']} unchanged)")
     sys.exit(0 if result.in_sync else 1)
@@ -404,7 +477,29 @@ def plan(
 @cli.command()
 @_fleet_arg
 @_cluster_options
-@click.option("--dry-run", is_flag=True, help="Plan only: say what would happen, write nothing.")
+@_OUTPUT
+def plan(fleet: Path | None, cluster_name: str, output: str, **params: Any) -> None:
+    """Show what a sync of FLEET would change on a cluster.
+
+    Exit 0: in sync; 1: differences or objects a sync would refuse; 2: usage,
+    connection or credential error, or the server holds another cluster or fleet.
+    """
+    from specc.sync import plan_cluster
+
+    try:
+        _, render, cluster, options = _prepare_sync(fleet, cluster_name, params)
+        result, _, _ = plan_cluster(cluster, render, options)
+    except SpeccError as exc:
+        _exit(exc, output)
+    _print_plan(result, cluster_name, output)
+
+
+@cli.command()
+@_fleet_arg
+@_cluster_options
+@click.option(
+    "--dry-run", is_flag=True, help="Plan only: print and exit exactly as `specc plan` does."
+)
 @click.option(
     "--no-force",
     is_flag=True,
@@ -421,45 +516,42 @@ def plan(
 def sync(
     fleet: Path | None,
     cluster_name: str,
-    kubeconfig: str | None,
-    context: str | None,
-    concurrency: int,
-    allow_mass_prune: bool,
-    no_prune: bool,
     dry_run: bool,
     no_force: bool,
     once: bool,
     wait: bool,
     timeout: float,
     output: str,
+    **params: Any,
 ) -> None:
-    """Make a cluster hold what FLEET declares: apply in waves, then prune safely."""
+    """Make a cluster hold what FLEET declares: apply in waves, then prune safely.
+
+    Exit 0: converged; 1: objects failed or refused, or the sync was refused; 2: usage,
+    connection or credential error, or the server holds another cluster or fleet.
+    """
     from specc import report
+    from specc.sync import plan_cluster
     from specc.sync import sync as run_sync
 
     try:
-        _, render, cluster, options = _prepare_sync(
-            fleet,
-            cluster_name,
-            kubeconfig,
-            context,
-            concurrency,
-            no_prune,
-            allow_mass_prune,
-            dry_run=dry_run,
-            force=not no_force,
-        )
-        result = run_sync(cluster, render, options)
-        healths = []
-        if wait and result.ok and not dry_run:
-            from specc.sync.health import wait_healthy
+        _, render, cluster, options = _prepare_sync(fleet, cluster_name, params, force=not no_force)
+        if dry_run:
+            planned, _, _ = plan_cluster(cluster, render, options)
+        else:
+            result = run_sync(cluster, render, options)
+            healths = []
+            if wait and result.ok:
+                from specc.sync.health import wait_healthy
 
-            healths = wait_healthy(cluster, render.objects, timeout)
+                healths = wait_healthy(cluster, render.objects, timeout)
     except SpeccError as exc:
         _exit(exc, output)
+    if dry_run:
+        _print_plan(planned, cluster_name, output)
+    _warn(result.plan.warnings)
     unhealthy = [h for h in healths if h.status != "Current"]
     if output == "json":
-        data = result.to_dict()
+        data = {**_connection_json(), **result.to_dict()}
         if wait:
             data["health"] = [
                 {"object": str(h.key), "status": h.status, "message": h.message} for h in healths
@@ -474,19 +566,29 @@ def sync(
     sys.exit(0 if result.ok and not unhealthy else 1)
 
 
-def _connect(kubeconfig: str | None, context: str | None, concurrency: int = 8) -> Any:
-    import os
+def _connect_agent(cluster_name: str, params: dict[str, Any]) -> Any:
+    """Return the agent's client: its flags and environment only, never the commit's settings.
 
-    from specc.sync import Cluster, ClusterOptions
+    The rule is the CLI's with no fleet to ask: --kubeconfig/--context, else KUBECONFIG,
+    else the in-cluster config in a pod, else ~/.kube/config; a context must be named
+    unless the file has only one.
+    """
+    from specc.sync import ClusterOptions
+    from specc.sync.connection import ConnectionRequest, connect
 
-    in_cluster = not (kubeconfig or context or os.environ.get("KUBECONFIG")) and bool(
-        os.environ.get("KUBERNETES_SERVICE_HOST")
+    request = ConnectionRequest(
+        cluster=cluster_name,
+        kubeconfig=params.get("kubeconfig"),
+        context=params.get("context"),
+        fleet_in_cluster=True,
     )
-    return Cluster.connect(
-        ClusterOptions(
-            kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, concurrency=concurrency
-        )
+    options = ClusterOptions(
+        timeout=params.get("request_timeout") or 60.0,
+        connect_timeout=params.get("connect_timeout") or 10.0,
     )
+    cluster, target = connect(request, options)
+    _announce(target)
+    return cluster
 
 
 @cli.command()
@@ -504,8 +606,26 @@ def _connect(kubeconfig: str | None, context: str | None, concurrency: int = 8) 
 @click.option(
     "--fleet-path", default="fleet", show_default=True, help="The fleet's folder in the repository."
 )
-@click.option("--kubeconfig", type=click.Path(), help="Kubeconfig (default: in-cluster config).")
-@click.option("--context")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(),
+    help="Kubeconfig (default: KUBECONFIG, else the in-cluster config, else ~/.kube/config).",
+)
+@click.option("--context", help="Kubeconfig context (needed when the file has several).")
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds to connect, and to wait for the server's first answer.",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds one request waits for its answer.",
+)
 @click.option(
     "--interval", type=float, default=60.0, show_default=True, help="Seconds between fetches."
 )
@@ -542,6 +662,13 @@ def _connect(kubeconfig: str | None, context: str | None, concurrency: int = 8) 
 )
 @click.option("--lease-duration", type=float, default=15.0, show_default=True)
 @click.option("--allow-mass-prune", is_flag=True)
+@click.option(
+    "--prune-budget",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Largest share of the inventory one sync may prune [default: 0.25]; "
+    "a commit's prune.budget can only lower it.",
+)
 def agent(
     repo: str,
     branch: str,
@@ -549,6 +676,8 @@ def agent(
     fleet_path: str,
     kubeconfig: str | None,
     context: str | None,
+    connect_timeout: float,
+    request_timeout: float,
     interval: float,
     resync: float,
     no_self_heal: bool,
@@ -564,6 +693,7 @@ def agent(
     no_leader_election: bool,
     lease_duration: float,
     allow_mass_prune: bool,
+    prune_budget: float | None,
 ) -> None:
     """Keep a cluster equal to the newest good commit of BRANCH (runs until SIGTERM)."""
     import signal
@@ -599,9 +729,20 @@ def agent(
             listen=(host or "0.0.0.0", int(port)),
             leader_election=not no_leader_election,
             lease_duration=lease_duration,
-            sync=SyncOptions(plan=PlanOptions(allow_mass_prune=allow_mass_prune)),
+            sync=SyncOptions(
+                plan=PlanOptions(allow_mass_prune=allow_mass_prune, operator_budget=prune_budget)
+            ),
         )
-        runner = Agent(options, _connect(kubeconfig, context), logger=logs.setup())
+        cluster = _connect_agent(
+            cluster_name,
+            {
+                "kubeconfig": kubeconfig,
+                "context": context,
+                "connect_timeout": connect_timeout,
+                "request_timeout": request_timeout,
+            },
+        )
+        runner = Agent(options, cluster, logger=logs.setup())
     except (OSError, ValueError) as exc:
         _exit(UsageError(str(exc)))
     except SpeccError as exc:
@@ -613,28 +754,52 @@ def agent(
 
 
 @cli.command()
+@_fleet_arg
 @click.option("--cluster", "cluster_name", required=True, help="Cluster name from fleet.yaml.")
-@click.option("--kubeconfig", type=click.Path())
-@click.option("--context")
+@_connection_options
 @_OUTPUT
-def status(cluster_name: str, kubeconfig: str | None, context: str | None, output: str) -> None:
-    """Print what the cluster's inventory records: last applied commit, result, last error."""
+def status(fleet: Path | None, cluster_name: str, output: str, **params: Any) -> None:
+    """Print what the cluster's inventory records: last applied revision, result, last error.
+
+    Reads only fleet.yaml of FLEET (for the connection). Exit 0: the last sync applied;
+    1: it failed, or the cluster was never synced; 2: usage, connection or credential
+    error, or the server holds another cluster or fleet.
+    """
     from specc import report
-    from specc.sync.apply import read_status
+    from specc.pipeline import validate_fleet_file
+    from specc.sync.apply import CONTENT_KEY, check_identity, list_parents
     from specc.sync.inventory import ApplySetParent
 
     try:
-        data = read_status(_connect(kubeconfig, context), ApplySetParent.for_cluster(cluster_name))
+        root = resolve_fleet(fleet)
+        model = validate_fleet_file(root)
+        spec = next((c for c in model.spec.clusters if c.name == cluster_name), None)
+        if spec is None:
+            known = ", ".join(c.name for c in model.spec.clusters)
+            raise UsageError(f"no cluster {cluster_name!r} in fleet.yaml (clusters: {known})")
+        cluster, _ = _open_cluster(root, spec.connection, cluster_name, params)
+        parent = ApplySetParent.for_cluster(cluster_name, model.metadata.name)
+        parents = list_parents(cluster)
+        check_identity(cluster, parent, parents, allow=False)
+        live = next((p for p in parents if p["metadata"].get("name") == parent.name), None)
     except SpeccError as exc:
         _exit(exc, output)
+    data: dict[str, str] = dict((live or {}).get("data") or {})
     if output == "json":
-        report.print_json({"cluster": cluster_name, **data})
+        report.print_json({"cluster": cluster_name, **_connection_json(), **data})
     elif not data:
         click.echo(f"cluster {cluster_name}: never synced by specc")
     else:
         for key in sorted(data):
             click.echo(f"{key}: {data[key]}")
-    sys.exit(0 if data.get("lastResult") in (None, "applied") and data else 1)
+        applied = data.get("lastAppliedCommit", "")
+        if applied.endswith("-dirty"):
+            click.echo(
+                f"note: {applied} is commit {applied[: -len('-dirty')]} with uncommitted "
+                f"changes; what was applied is identified by {CONTENT_KEY} "
+                f"{data.get(CONTENT_KEY, '(not recorded)')}"
+            )
+    sys.exit(0 if data.get("lastResult") == "applied" else 1)
 
 
 @cli.command()
@@ -693,8 +858,7 @@ def schema(out: Path | None, check: Path | None) -> None:
     default=None,
     help="Compare with this live cluster instead of --base.",
 )
-@click.option("--kubeconfig", type=click.Path(), help="With --cluster: kubeconfig file.")
-@click.option("--context", help="With --cluster: kubeconfig context.")
+@_connection_options
 @click.option(
     "--output",
     "-o",
@@ -708,16 +872,17 @@ def diff(
     base: str | None,
     head: str | None,
     cluster_name: str | None,
-    kubeconfig: str | None,
-    context: str | None,
     output: str,
+    **params: Any,
 ) -> None:
     """Show what a change does to each cluster: objects added, removed and changed.
 
     Renders FLEET at --base and at --head (default: the working tree as it is) without
     touching the working tree, and compares them per cluster, field by field. Exit 0:
     no changes; 1: changes, or the fleet at --head does not render; 2: usage or git
-    error, or the fleet at --base does not render.
+    error, or the fleet at --base does not render. With --cluster instead of --base,
+    compares the live cluster with the working tree (exit 2 also for connection,
+    credential and identity errors).
     """
     from specc import diffreport
     from specc.diff import DEFAULT_PRUNE_BUDGET, DiffOptions, diff_renders
@@ -750,7 +915,7 @@ def diff(
             )
         )
     if cluster_name is not None:
-        _diff_live(fleet, cluster_name, kubeconfig, context, output)
+        _diff_live(fleet, cluster_name, params, output)
     assert base is not None
     root = resolve_fleet(fleet)
     try:
@@ -787,7 +952,7 @@ def _print_diff(result: Any, sides: tuple[Any, Any], output: str) -> NoReturn:
 
 
 def _diff_live(
-    fleet: Path | None, cluster_name: str, kubeconfig: str | None, context: str | None, output: str
+    fleet: Path | None, cluster_name: str, params: dict[str, Any], output: str
 ) -> NoReturn:
     """Compare the live cluster with the working tree's render, in the view of a PR diff."""
     from specc import diffreport
@@ -796,13 +961,16 @@ def _diff_live(
     from specc.sync.liveview import live_objects
 
     try:
-        valid, render, cluster, options = _prepare_sync(fleet, cluster_name, kubeconfig, context, 8)
+        valid, render, cluster, options = _prepare_sync(fleet, cluster_name, params)
         plan, _, _ = plan_cluster(cluster, render, options)
     except SpeccError as exc:
         _exit(exc, "json" if output == "json" else "text")
     from specc.sync.inventory import ApplySetParent, with_membership
 
-    desired = with_membership(render.objects, ApplySetParent.for_cluster(cluster_name))
+    _warn(plan.warnings)
+    desired = with_membership(
+        render.objects, ApplySetParent.for_cluster(cluster_name, render.fleet)
+    )
     budget = valid.fleet.spec.prune.budget
     one = diff_cluster(cluster_name, live_objects(plan), desired, DiffOptions(prune_budget=budget))
     result = FleetDiff([one], budget)

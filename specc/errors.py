@@ -167,7 +167,13 @@ class CheckError(FleetError):
 
 
 class ClusterError(SpeccError):
-    """Talking to a cluster failed in a way the sync cannot recover from."""
+    """Talking to a cluster failed: connection, credentials, or an answer the command needs (exit 2)."""
+
+    exit_code = 2
+
+
+class IdentityError(ClusterError):
+    """The server holds another cluster or fleet than the one named; nothing was written (exit 2)."""
 
 
 class ObjectError(SpeccError):

@@ -5,28 +5,46 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+#: Suffix of a revision synced from a working tree with uncommitted changes.
+DIRTY = "-dirty"
 
-def head_commit(path: Path) -> str:
-    """Return the commit checked out at ``path`` if its tree is clean, else ""."""
+
+def _git(path: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
     try:
-        head = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", "--verify", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-        if head.returncode != 0:
-            return ""
-        dirty = subprocess.run(
-            ["git", "-C", str(path), "status", "--porcelain", "--", "."],
+        return subprocess.run(
+            ["git", "-C", str(path), *args],
             capture_output=True,
             text=True,
             timeout=10,
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def revision(path: Path) -> str:
+    """Return the revision of the fleet at ``path``: its commit, ``<commit>-dirty``, or "".
+
+    ``-dirty`` marks a working tree whose fleet files differ from the commit (edited,
+    staged or untracked): what a sync applies from it is not that commit, and the
+    cluster's status must not say it is. "" outside a git repository.
+    """
+    head = _git(path, "rev-parse", "--verify", "HEAD")
+    if head is None or head.returncode != 0:
         return ""
-    if dirty.returncode != 0 or dirty.stdout.strip():
-        return ""
-    return head.stdout.strip()
+    commit = head.stdout.strip()
+    dirty = _git(path, "status", "--porcelain", "--", ".")
+    if dirty is None or dirty.returncode != 0 or dirty.stdout.strip():
+        return commit + DIRTY
+    return commit
+
+
+def head_commit(path: Path) -> str:
+    """Return the commit checked out at ``path`` if its tree is clean, else ""."""
+    rev = revision(path)
+    return "" if rev.endswith(DIRTY) else rev
+
+
+def commit_of(rev: str) -> str:
+    """Return the commit a recorded revision is based on (without ``-dirty``)."""
+    return rev[: -len(DIRTY)] if rev.endswith(DIRTY) else rev

@@ -134,6 +134,10 @@ class ClusterRender:
     objects: list[DesiredObject] = field(default_factory=list)
     #: origin → positions of the overrides merged into that app on this cluster.
     overrides: dict[str, list[Position]] = field(default_factory=dict)
+    #: The fleet's name (fleet.yaml metadata.name): the identity its cluster's parent records.
+    fleet: str = ""
+    #: Origins of the apps that say ``adopt: true``: their objects may be taken from another owner.
+    adopt: set[str] = field(default_factory=set)
 
     def by_key(self) -> dict[ObjectKey, DesiredObject]:
         return {o.key: o for o in self.objects}

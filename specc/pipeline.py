@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from specc.errors import CheckError, Finding
-from specc.load import load_fleet
+from specc.errors import CheckError, Finding, LoadError, Position, ValidationError
+from specc.load import load_fleet, parse_text, read_text
 from specc.objects import ClusterRender
-from specc.validate import ValidFleet, validate_fleet
+from specc.spec.fleet import Fleet
+from specc.validate import ValidFleet, typed, validate_fleet
 
 
 def validate_path(root: Path) -> ValidFleet:
@@ -40,3 +41,19 @@ def render_path(
     """Return the validated fleet at ``root`` and the checked render of its clusters."""
     fleet = validate_path(root)
     return fleet, compile_checked(fleet, clusters)
+
+
+def validate_fleet_file(root: Path) -> Fleet:
+    """Return fleet.yaml of the fleet at ``root``, validated alone (``specc status`` needs no more)."""
+    file = root / "fleet.yaml"
+    if not file.is_file():
+        raise LoadError([Finding(Position("fleet.yaml"), "fleet.yaml is missing")])
+    docs, findings = parse_text(read_text(root, file), "fleet.yaml")
+    if findings:
+        raise LoadError(findings)
+    if not docs or not isinstance(docs[0].data, dict) or docs[0].kind != "Fleet":
+        raise ValidationError([Finding(Position("fleet.yaml"), "fleet.yaml holds no Fleet")])
+    model, problems = typed(Fleet, docs[0].data, docs[0].source)
+    if model is None:
+        raise ValidationError(problems)
+    return model

@@ -105,10 +105,11 @@ def plan_lines(plan: Plan) -> list[str]:
     for entry in plan.entries:
         if entry.action == "unchanged":
             continue
-        words = {"create": "create", "configure": "configure", "prune": "prune", "skip": "skip"}
-        line = f"{words[entry.action]:<10} {entry.key}"
+        line = f"{entry.action:<10} {entry.key}"
         if entry.reason:
             line += f"  ({entry.reason})"
+        if entry.refusal:
+            line += f"  refused: {entry.refusal}"
         lines.append(line)
         for c in entry.changes:
             if c.removed:

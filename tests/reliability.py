@@ -14,7 +14,14 @@ from typing import Any
 
 from specc.objects import ClusterRender, DesiredObject, ObjectKey
 from specc.sync import Cluster, ClusterOptions
-from specc.sync.inventory import GROUP_KINDS, ID_LABEL, PART_OF, ApplySetParent, applyset_id
+from specc.sync.inventory import (
+    GROUP_KINDS,
+    ID_LABEL,
+    PART_OF,
+    ApplySetParent,
+    applyset_id,
+    labelled_by,
+)
 from specc.testing import ApiServer
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "apply", "delete", "deletecollection"})
@@ -233,6 +240,8 @@ def inventory_problems(cluster: Cluster, render: ClusterRender) -> list[str]:
         cluster, parent, {o.key.group_kind: o.api_version for o in declared.values()}
     ):
         key = ObjectKey.of(member)
+        if not labelled_by(member):
+            continue  # someone else put our label on it: not a member, never pruned
         if key.group_kind not in listed:
             problems.append(f"member {key}: group-kind not listed by the parent")
         if key not in declared and not _kept(member):

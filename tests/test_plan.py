@@ -10,7 +10,7 @@ import pytest
 from specc.errors import Position
 from specc.objects import DesiredObject, ObjectKey
 from specc.sync.inventory import PART_OF, ApplySetParent, applyset_id, with_membership
-from specc.sync.plan import PlanOptions, plan
+from specc.sync.plan import Observed, PlanOptions, plan
 from specc.sync.waves import apply_order, wave_of
 
 PARENT = ApplySetParent.for_cluster("dev")
@@ -27,14 +27,28 @@ def obj(
     )
 
 
+#: What the API server records when specc applied the part-of label: specc's mark.
+SPECC_LABELLED = {
+    "manager": "specc",
+    "operation": "Apply",
+    "fieldsV1": {"f:metadata": {"f:labels": {f"f:{PART_OF}": {}}}},
+}
+
+
 def live_of(
     d: DesiredObject, managed: list[dict[str, Any]] | None = None, **extra: Any
 ) -> dict[str, Any]:
     body = copy.deepcopy(d.body)
-    body["metadata"].update({"uid": "u1", "resourceVersion": "7", "managedFields": managed or []})
+    managed = [SPECC_LABELLED] if managed is None else managed
+    body["metadata"].update({"uid": "u1", "resourceVersion": "7", "managedFields": managed})
     for k, v in extra.items():
         body[k] = v
     return body
+
+
+def seen(live: dict[ObjectKey, dict[str, Any]]) -> Observed:
+    """Return what observe reads when the server holds ``live`` and their parent."""
+    return Observed(parent=PARENT.body(list(live), {}))
 
 
 def deployment(image: str = "web:1.0", replicas: int | None = 2) -> DesiredObject:
@@ -205,7 +219,7 @@ def test_objects_no_longer_declared_are_pruned_in_reverse_wave_order() -> None:
     keep = [obj("ConfigMap", f"c{i}") for i in range(8)]
     gone = [deployment(), obj("Service", "web")]
     live = {o.key: live_of(o) for o in keep + gone}
-    p = plan("dev", keep, live)
+    p = plan("dev", keep, live, observed=seen(live))
     prunes = [e.key.kind for e in p.entries if e.action == "prune"]
     assert prunes == ["Deployment", "Service"]  # workloads go before the services they use
     assert not p.refusals
@@ -216,7 +230,9 @@ def test_protected_kinds_are_skipped_without_opt_in(kind: str) -> None:
     keep = [obj("ConfigMap", f"c{i}") for i in range(8)]
     data = obj(kind, "data-db-0", ns=None if kind == "Namespace" else "shop")
     live = {o.key: live_of(o) for o in [*keep, data]}
-    (entry,) = [e for e in plan("dev", keep, live).entries if e.key == data.key]
+    (entry,) = [
+        e for e in plan("dev", keep, live, observed=seen(live)).entries if e.key == data.key
+    ]
     assert entry.action == "skip" and "protected" in entry.reason
 
 
@@ -225,31 +241,33 @@ def test_protected_kind_with_opt_in_annotation_is_pruned() -> None:
     pvc = obj("PersistentVolumeClaim", "scratch")
     pvc.body["metadata"]["annotations"] = {"specc.dev/prune": "allow"}
     live = {o.key: live_of(o) for o in [*keep, pvc]}
-    (entry,) = [e for e in plan("dev", keep, live).entries if e.key == pvc.key]
+    (entry,) = [e for e in plan("dev", keep, live, observed=seen(live)).entries if e.key == pvc.key]
     assert entry.action == "prune"
 
 
 def test_pruning_over_the_budget_is_refused_with_the_list() -> None:
     objs = [obj("ConfigMap", f"c{i}") for i in range(10)]
     live = {o.key: live_of(o) for o in objs}
-    p = plan("dev", objs[:4], live, PlanOptions(prune_budget=0.25))
+    p = plan("dev", objs[:4], live, PlanOptions(prune_budget=0.25), seen(live))
     assert p.refusals and "6 of 10" in p.refusals[0] and "60%" in p.refusals[0]
     assert all(e.action == "skip" for e in p.entries if e.key not in {o.key for o in objs[:4]})
-    allowed = plan("dev", objs[:4], live, PlanOptions(prune_budget=0.25, allow_mass_prune=True))
+    allowed = plan(
+        "dev", objs[:4], live, PlanOptions(prune_budget=0.25, allow_mass_prune=True), seen(live)
+    )
     assert not allowed.refusals and len(allowed.by_action("prune")) == 6
 
 
 def test_an_empty_render_never_empties_a_cluster_even_when_allowed() -> None:
     objs = [obj("ConfigMap", f"c{i}") for i in range(3)]
     live = {o.key: live_of(o) for o in objs}
-    p = plan("dev", [], live, PlanOptions(allow_mass_prune=True))
+    p = plan("dev", [], live, PlanOptions(allow_mass_prune=True), seen(live))
     assert p.refusals and not p.by_action("prune")
 
 
 def test_no_prune_option_leaves_extra_objects() -> None:
     objs = [obj("ConfigMap", f"c{i}") for i in range(3)]
     live = {o.key: live_of(o) for o in objs}
-    assert plan("dev", objs[:2], live, PlanOptions(prune=False)).in_sync
+    assert plan("dev", objs[:2], live, PlanOptions(prune=False), seen(live)).in_sync
 
 
 @pytest.mark.parametrize(

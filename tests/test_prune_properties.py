@@ -1,6 +1,7 @@
 """Prune safety as properties: random inventories and commits, the same three promises.
 
-1. Nothing outside the cluster target's ApplySet is ever deleted.
+1. Nothing outside the cluster target's ApplySet is ever deleted, nor anything someone
+   else labelled as its member (the part-of label must be specc's, per managedFields).
 2. A protected kind (PVC, PV, Namespace, CRD) is deleted only with ``specc.dev/prune: allow``.
 3. One sync never prunes more than the budget's share of the inventory unless told to
    (and an empty commit never prunes at all).
@@ -25,7 +26,7 @@ from specc.errors import Position
 from specc.objects import PRUNE_ANNOTATION, ClusterRender, DesiredObject, ObjectKey
 from specc.sync import PlanOptions, SyncOptions, plan, sync
 from specc.sync.inventory import GROUP_KINDS, PART_OF, ApplySetParent, applyset_id
-from specc.sync.plan import PROTECTED_KINDS
+from specc.sync.plan import PROTECTED_KINDS, Observed
 from specc.testing import ApiServer
 from tests.reliability import connect, deleted_targets, inventory_problems, target_of
 
@@ -49,7 +50,8 @@ KINDS = [
 class LiveSpec:
     kind: int
     name: str
-    #: "ours", "none" (no part-of label) or "other" (another ApplySet).
+    #: "ours", "none" (no part-of label), "other" (another ApplySet) or "forged" (our
+    #: part-of label, set by another manager).
     membership: str
     allow_prune: bool
 
@@ -58,9 +60,21 @@ live_specs = st.builds(
     LiveSpec,
     kind=st.integers(0, len(KINDS) - 1),
     name=st.sampled_from([f"o{i}" for i in range(12)]),
-    membership=st.sampled_from(["ours", "ours", "ours", "none", "other"]),
+    membership=st.sampled_from(["ours", "ours", "ours", "none", "other", "forged"]),
     allow_prune=st.booleans(),
 )
+
+#: managedFields of an object whose part-of label specc applied, and of one someone else did.
+MARKS = {
+    manager: [
+        {
+            "manager": manager,
+            "operation": "Apply",
+            "fieldsV1": {"f:metadata": {"f:labels": {f"f:{PART_OF}": {}}}},
+        }
+    ]
+    for manager in ("specc", "kubectl-label")
+}
 
 
 def body(kind: int, name: str, labels: dict[str, str], allow: bool = False) -> dict[str, Any]:
@@ -74,7 +88,12 @@ def body(kind: int, name: str, labels: dict[str, str], allow: bool = False) -> d
 
 
 def labels_for(membership: str) -> dict[str, str]:
-    return {"ours": {PART_OF: PARENT.id}, "other": {PART_OF: OTHER}, "none": {}}[membership]
+    return {
+        "ours": {PART_OF: PARENT.id},
+        "forged": {PART_OF: PARENT.id},
+        "other": {PART_OF: OTHER},
+        "none": {},
+    }[membership]
 
 
 @settings(max_examples=400, deadline=None)
@@ -95,6 +114,8 @@ def test_plan_prunes_only_unprotected_members_within_the_budget(
     inventory: dict[ObjectKey, dict[str, Any]] = {}
     for spec in live:
         b = body(spec.kind, spec.name, labels_for(spec.membership), spec.allow_prune)
+        manager = "specc" if spec.membership == "ours" else "kubectl-label"
+        b["metadata"]["managedFields"] = MARKS[manager]
         inventory.setdefault(ObjectKey.of(b), b)
     desired = [
         DesiredObject(body(spec.kind, spec.name, {PART_OF: PARENT.id}), Position("apps/a.yaml", 1))
@@ -109,14 +130,17 @@ def test_plan_prunes_only_unprotected_members_within_the_budget(
     wanted = {d.key for d in desired}
     options = PlanOptions(prune_budget=budget, allow_mass_prune=allow_mass_prune)
 
-    result = plan(CLUSTER, desired, inventory, options)
+    observed = Observed(parent=PARENT.body(list(inventory), {}))
+
+    result = plan(CLUSTER, desired, inventory, options, observed)
 
     prunes = [e for e in result.entries if e.action == "prune"]
-    members = [b for b in inventory.values() if b["metadata"]["labels"].get(PART_OF) == PARENT.id]
+    members = [b for b in inventory.values() if b["metadata"]["managedFields"] == MARKS["specc"]]
     for e in prunes:
         assert e.key not in wanted
         assert e.live is not None
         assert e.live["metadata"]["labels"].get(PART_OF) == PARENT.id, f"{e.key} is not ours"
+        assert e.live["metadata"]["managedFields"] == MARKS["specc"], f"{e.key} labelled by another"
         if e.key.group_kind in PROTECTED_KINDS:
             notes = e.live["metadata"].get("annotations") or {}
             assert notes.get(PRUNE_ANNOTATION) == "allow", f"{e.key} is protected"
@@ -172,7 +196,7 @@ def server() -> Iterator[ApiServer]:
             LiveSpec,
             kind=st.sampled_from(SYNC_KINDS),
             name=st.sampled_from([f"o{i}" for i in range(8)]),
-            membership=st.sampled_from(["ours", "ours", "none", "other"]),
+            membership=st.sampled_from(["ours", "ours", "none", "other", "forged"]),
             allow_prune=st.booleans(),
         ),
         max_size=12,
@@ -196,10 +220,13 @@ def test_sync_deletes_only_unprotected_members_within_the_budget(
         manager="setup",
     )
     created: dict[ObjectKey, dict[str, Any]] = {}
+    specc_made: set[ObjectKey] = set()
     for spec in live:
         b = _sync_body(spec.kind, spec.name, labels_for(spec.membership), spec.allow_prune)
         if ObjectKey.of(b) not in created:
             created[ObjectKey.of(b)] = b
+            if spec.membership == "ours":
+                specc_made.add(ObjectKey.of(b))
             # Members were applied by specc before; others by someone else.
             cluster.apply(b, force=True, manager="specc" if spec.membership == "ours" else "other")
     # The parent an earlier sync left: it lists every kind its members have.
@@ -214,7 +241,7 @@ def test_sync_deletes_only_unprotected_members_within_the_budget(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": PARENT.namespace}},
         force=True,
     )
-    parent_body = PARENT.body([], {})
+    parent_body = PARENT.body(list(created), {})
     parent_body["metadata"]["annotations"][GROUP_KINDS] = ",".join(kinds)
     cluster.apply(parent_body, force=True)
 
@@ -244,7 +271,7 @@ def test_sync_deletes_only_unprotected_members_within_the_budget(
     members = 0
     for key, b in created.items():
         t = target_of(cluster, b)
-        ours = b["metadata"]["labels"].get(PART_OF) == PARENT.id
+        ours = key in specc_made
         members += ours
         if t not in deleted:
             continue

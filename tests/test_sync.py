@@ -75,7 +75,9 @@ def test_first_sync_creates_everything_and_resync_writes_nothing(
     assert again.ok and again.counts()["unchanged"] == len(render.objects)
     assert writes(api) == 0
     group_kinds = {o.key.group_kind for o in render.objects}
-    assert cluster.stats.requests["list"] == len(group_kinds)
+    # One LIST per group-kind, one of the specc parents (the identity guard), no GET.
+    assert cluster.stats.requests["list"] == len(group_kinds) + 1
+    assert cluster.stats.requests["get"] == 0
     assert cluster.stats.requests["apply"] == 0 and cluster.stats.requests["dry-run"] == 0
 
 
@@ -262,11 +264,16 @@ def test_plan_and_sync_commands_use_kubeconfig_and_exit_codes(api: ApiServer, fl
     planned = runner.invoke(cli, ["plan", str(fleet), "--cluster", CLUSTER, *kube])
     assert planned.exit_code == 1, planned.output
     assert "create" in planned.output and "Deployment/storefront/web" in planned.output
+    # `sync --dry-run` is plan: the same output, the same exit code, nothing written.
     dry = runner.invoke(cli, ["sync", str(fleet), "--cluster", CLUSTER, "--dry-run", *kube])
-    assert dry.exit_code == 0 and writes(api) == 0
+    assert (dry.exit_code, dry.stdout) == (planned.exit_code, planned.stdout) and writes(api) == 0
+    assert dry.stderr.startswith(f"cluster {CLUSTER}: context specc-double, server {api.url}\n")
     synced = runner.invoke(cli, ["sync", str(fleet), "--cluster", CLUSTER, "-o", "json", *kube])
     assert synced.exit_code == 0, synced.output
-    assert json.loads(synced.output)["ok"] is True
+    data = json.loads(synced.stdout)
+    assert data["ok"] is True
+    assert data["connection"]["context"] == "specc-double"
+    assert data["connection"]["server"] == api.url
     in_sync = runner.invoke(cli, ["plan", str(fleet), "--cluster", CLUSTER, *kube])
     assert in_sync.exit_code == 0 and "in sync" in in_sync.output
 
@@ -311,7 +318,7 @@ def test_diff_against_a_live_cluster_shows_drift_and_creations(api: ApiServer, f
     cluster.delete(ObjectKey("", "Service", "storefront", "web"), "v1")
     drifted = runner.invoke(cli, ["diff", str(fleet), "--cluster", CLUSTER, "-o", "json", *kube])
     assert drifted.exit_code == 1, drifted.output
-    (dev,) = json.loads(drifted.output)["clusters"]
+    (dev,) = json.loads(drifted.stdout)["clusters"]
     assert [o["object"] for o in dev["added"]] == ["Service/storefront/web"]
     (changed,) = dev["changed"]
     assert changed["object"] == "StatefulSet/payments/ledger-db"

@@ -144,7 +144,9 @@ def compile_cluster(
     """Return every object the fleet declares for ``cluster``, sorted by identity."""
     scopes = scopes or Scopes.from_crds(fleet_crds(fleet))
     read = reader or functools.partial(_read, fleet.root)
-    render = ClusterRender(cluster.name, cluster.kubernetes_version)
+    render = ClusterRender(
+        cluster.name, cluster.kubernetes_version, fleet=fleet.fleet.metadata.name
+    )
     findings: list[Finding] = []
     objects: list[DesiredObject] = []
     for team, doc in fleet.teams.values():
@@ -162,6 +164,8 @@ def compile_cluster(
         )
         if chain:
             render.overrides[ctx.origin] = [app.doc.source.key(loc) for loc in chain]
+        if model.adopt:
+            render.adopt.add(ctx.origin)
         if isinstance(model, Service | StatefulService):
             files: dict[str, str] = {}
             if model.spec.config is not None:

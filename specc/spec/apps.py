@@ -262,6 +262,9 @@ class _App(SpecModel):
     metadata: AppMetadata
     placement: Placement = Field(default_factory=Placement)
     overrides: Overrides = Field(default_factory=Overrides)
+    #: Take this app's objects over from another owner (another ApplySet, Helm, another
+    #: specc cluster) when they already exist; without it a sync refuses such objects.
+    adopt: bool = False
 
 
 class Service(_App):

@@ -14,14 +14,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from specc.errors import ClusterError, ObjectError, SpeccError
+from specc.errors import ClusterError, IdentityError, ObjectError, SpeccError
 from specc.objects import ClusterRender, DesiredObject, ObjectKey
 from specc.sync.cluster import ApiError, Cluster
-from specc.sync.inventory import PART_OF, ApplySetParent, group_kinds_of, with_membership
-from specc.sync.plan import Plan, PlanEntry, PlanOptions, plan
+from specc.sync.identity import foreign, mismatch_message
+from specc.sync.inventory import (
+    CLUSTER_LABEL,
+    FLEET_LABEL,
+    PARENT_SELECTOR,
+    PART_OF,
+    ApplySetParent,
+    group_kinds_of,
+    namespaces_of,
+    with_membership,
+)
+from specc.sync.plan import BUDGET_KEY, Observed, Plan, PlanEntry, PlanOptions, not_ours, plan
 from specc.sync.waves import wave_of
 
-Outcome = Literal["created", "configured", "unchanged", "pruned", "skipped", "failed"]
+Outcome = Literal["created", "configured", "unchanged", "pruned", "skipped", "refused", "failed"]
+OUTCOMES: tuple[Outcome, ...] = (
+    "created",
+    "configured",
+    "unchanged",
+    "pruned",
+    "skipped",
+    "refused",
+    "failed",
+)
+#: Where the parent records what the last applied render contained (sha256 of its objects).
+CONTENT_KEY = "lastAppliedContent"
 
 #: Annotation that lets a sync delete and re-create an object whose immutable fields changed.
 RECREATE_ANNOTATION = "specc.dev/recreate"
@@ -38,7 +59,11 @@ class SyncOptions:
     plan: PlanOptions = field(default_factory=PlanOptions)
     concurrency: int = 8
     crd_timeout: float = 60.0
+    #: The revision synced: a commit, ``<commit>-dirty`` for a working tree with
+    #: uncommitted changes, or "" outside git.
     commit: str = ""
+    #: Write even though the server holds another cluster or fleet (a migration); loud.
+    allow_cluster_mismatch: bool = False
     #: Asked between objects; True stops the sync after the object in hand (SIGTERM).
     cancel: Callable[[], bool] | None = None
 
@@ -77,7 +102,7 @@ class SyncResult:
         return (
             not self.refused
             and not self.interrupted
-            and all(r.outcome != "failed" for r in self.results)
+            and all(r.outcome not in ("failed", "refused") for r in self.results)
         )
 
     @property
@@ -85,9 +110,7 @@ class SyncResult:
         return sum(1 for r in self.results if r.outcome in ("created", "configured", "pruned"))
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(
-            ("created", "configured", "unchanged", "pruned", "skipped", "failed"), 0
-        )
+        out: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
         for r in self.results:
             out[r.outcome] += 1
         return out
@@ -99,24 +122,80 @@ class SyncResult:
             "dryRun": self.dry_run,
             "counts": self.counts(),
             "refused": self.refused,
+            "warnings": self.plan.warnings,
             "interrupted": self.interrupted,
             "drift": [e.to_dict() for e in self.plan.drifted],
             "results": [r.to_dict() for r in self.results],
         }
 
 
+def list_parents(cluster: Cluster) -> list[dict[str, Any]]:
+    """Return every specc ApplySet parent on the server (one LIST)."""
+    res = cluster.resource("v1", "ConfigMap")
+    if res is None:
+        raise ClusterError(f"{cluster.server or 'the server'}: does not serve v1 ConfigMap")
+    path = res.path(ApplySetParent("x").namespace)
+    data = cluster.request(
+        "list",
+        "GET",
+        path,
+        [("labelSelector", PARENT_SELECTOR)],
+        what="list the ApplySet parents in namespace " + ApplySetParent("x").namespace,
+    )
+    items = []
+    for item in data.get("items") or []:
+        item.setdefault("apiVersion", "v1")
+        item.setdefault("kind", "ConfigMap")
+        items.append(item)
+    return items
+
+
+def check_identity(
+    cluster: Cluster, parent: ApplySetParent, parents: list[dict[str, Any]], allow: bool
+) -> list[str]:
+    """Raise IdentityError if the server holds another cluster or fleet; return warnings if allowed."""
+    others = foreign(parent, parents)
+    if not others:
+        return []
+    message = mismatch_message(parent, cluster.server, others)
+    if not allow:
+        raise IdentityError(message)
+    return [message.split("; refusing", 1)[0] + "; writing anyway (--allow-cluster-mismatch)"]
+
+
 def observe(
-    cluster: Cluster, parent: ApplySetParent, desired: Iterable[DesiredObject]
-) -> tuple[dict[ObjectKey, dict[str, Any]], dict[str, Any] | None]:
-    """Return the live members of ``parent``'s ApplySet and the live parent itself.
+    cluster: Cluster,
+    parent: ApplySetParent,
+    desired: Iterable[DesiredObject],
+    parents: list[dict[str, Any]] | None = None,
+    concurrency: int = 8,
+) -> tuple[dict[ObjectKey, dict[str, Any]], Observed]:
+    """Return the live members of ``parent``'s ApplySet and the rest of what plan needs.
 
     One LIST per group-kind (those the commit declares plus those the parent says it
-    had), filtered by the part-of label: a no-op sync costs exactly these requests.
+    had), filtered by the part-of label: a no-op sync costs exactly these requests and
+    the LIST of parents. Desired objects that are not members are looked up one GET
+    each (they are about to be created, so this costs nothing in the steady state);
+    objects in a namespace the commit creates are not looked up.
     """
-    live_parent = cluster.get("v1", "ConfigMap", parent.namespace, parent.name)
+    if parents is None:
+        parents = list_parents(cluster)
+    live_parent = next(
+        (
+            p
+            for p in parents
+            if (p.get("metadata") or {}).get("name") == parent.name
+            and (p.get("metadata") or {}).get("namespace") == parent.namespace
+        ),
+        None,
+    )
+    wanted = list(desired)
     versions: dict[str, str] = {}
-    for obj in desired:
+    unserved: set[tuple[str, str]] = set()
+    for obj in wanted:
         versions.setdefault(obj.key.group_kind, obj.api_version)
+        if cluster.resource(obj.api_version, obj.kind) is None:
+            unserved.add((obj.api_version, obj.kind))
     for gk in group_kinds_of(live_parent):
         versions.setdefault(gk, "")
     members: dict[ObjectKey, dict[str, Any]] = {}
@@ -130,7 +209,30 @@ def observe(
             continue  # not served (yet): e.g. a CRD this commit will create
         for item in cluster.list(res, selector):
             members[ObjectKey.of(item)] = item
-    return members, live_parent
+    absent = [o for o in wanted if o.key not in members and (o.api_version, o.kind) not in unserved]
+    existing = _existing(cluster, absent, concurrency)
+    return members, Observed(live_parent, parents, existing, frozenset(unserved))
+
+
+def _existing(
+    cluster: Cluster, objects: list[DesiredObject], concurrency: int
+) -> dict[ObjectKey, dict[str, Any]]:
+    """Return those of ``objects`` that exist live: cluster-scoped first, then namespaced."""
+    found: dict[ObjectKey, dict[str, Any]] = {}
+
+    def get(obj: DesiredObject) -> None:
+        live = cluster.get(obj.api_version, obj.kind, obj.namespace, obj.name)
+        if live is not None:
+            live.setdefault("apiVersion", obj.api_version)
+            live.setdefault("kind", obj.kind)
+            found[obj.key] = live
+
+    scoped = [o for o in objects if not o.namespace]
+    _run(get, scoped, concurrency)
+    # A namespace the commit declares and the cluster lacks holds nothing yet.
+    missing = {o.name for o in scoped if o.key.group_kind == "Namespace" and o.key not in found}
+    _run(get, [o for o in objects if o.namespace and o.namespace not in missing], concurrency)
+    return found
 
 
 def _strip(obj: dict[str, Any]) -> dict[str, Any]:
@@ -168,14 +270,21 @@ def _run(func: Any, items: list[Any], concurrency: int) -> list[Any]:
 def plan_cluster(
     cluster: Cluster, render: ClusterRender, options: SyncOptions | None = None
 ) -> tuple[Plan, ApplySetParent, dict[str, Any] | None]:
-    """Return the confirmed plan of syncing ``render`` onto ``cluster``."""
+    """Return the confirmed plan of syncing ``render`` onto ``cluster``.
+
+    Raises IdentityError, before any other request, when the server holds another
+    cluster of the fleet or another fleet (unless ``allow_cluster_mismatch``).
+    """
     options = options or SyncOptions()
-    parent = ApplySetParent.for_cluster(render.cluster)
+    parent = ApplySetParent.for_cluster(render.cluster, render.fleet)
+    parents = list_parents(cluster)
+    warnings = check_identity(cluster, parent, parents, options.allow_cluster_mismatch)
     desired = with_membership(render.objects, parent)
-    live, live_parent = observe(cluster, parent, desired)
-    result = plan(render.cluster, desired, live, options.plan)
+    live, observed = observe(cluster, parent, desired, parents, options.concurrency)
+    result = plan(render.cluster, desired, live, options.plan, observed, render.adopt)
+    result.warnings[:0] = warnings
     confirm(cluster, result, options.concurrency)
-    return result, parent, live_parent
+    return result, parent, observed.parent
 
 
 def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = None) -> SyncResult:
@@ -186,16 +295,27 @@ def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = 
     if the_plan.refusals:
         out.refused = list(the_plan.refusals)
         out.results = [ObjectResult(e.key, "skipped", e.reason) for e in the_plan.by_action("skip")]
+        out.results += [ObjectResult(e.key, "refused", e.refusal) for e in the_plan.refused]
         return out
     if options.dry_run:
         out.results = [_planned(e) for e in the_plan.entries]
         return out
 
     previous = group_kinds_of(live_parent)
-    writes = the_plan.by_action("create", "configure")
-    # KEP-3659: the parent lists every group-kind before members of a new kind exist,
-    # so that an interrupted sync still finds them to prune next time.
-    members = [e.key for e in the_plan.entries if e.action != "prune"]
+    writes = [e for e in the_plan.by_action("create", "configure", "adopt") if not e.refusal]
+    namespaces = namespaces_of(live_parent)
+
+    def ours(e: PlanEntry) -> bool:
+        return e.live is not None and not not_ours(
+            e.live, e.key, parent.id, live_parent, namespaces
+        )
+
+    # KEP-3659: the parent lists every group-kind and namespace before members of a new
+    # kind or namespace exist, and keeps those of members about to be pruned until they
+    # are gone, so that an interrupted sync still finds them next time.
+    members = [e.key for e in writes] + [
+        e.key for e in the_plan.entries if e.action in ("unchanged", "prune", "skip") and ours(e)
+    ]
     if writes or live_parent is None:
         _ensure_parent(cluster, parent, members, previous, _status(live_parent, options, "syncing"))
 
@@ -222,6 +342,7 @@ def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = 
             break  # later waves depend on earlier ones
     out.results += [ObjectResult(e.key, "unchanged") for e in the_plan.by_action("unchanged")]
     out.results += [ObjectResult(e.key, "skipped", e.reason) for e in the_plan.by_action("skip")]
+    out.results += [ObjectResult(e.key, "refused", e.refusal) for e in the_plan.refused]
 
     prunes = the_plan.by_action("prune")
     failed = failed or out.interrupted
@@ -232,23 +353,46 @@ def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = 
         ]
     else:
         for e in prunes:
-            out.results.append(_prune_one(cluster, e, parent))
+            out.results.append(_prune_one(cluster, e, parent, live_parent))
     final = "applied" if out.ok else "failed"
-    if writes or prunes or live_parent is None or _parent_stale(live_parent, options):
-        kept = [e.key for e in the_plan.entries if e.action in ("create", "configure", "unchanged")]
+    if (
+        writes
+        or prunes
+        or the_plan.refused
+        or live_parent is None
+        or _parent_stale(live_parent, parent, options)
+    ):
+        kept = [e.key for e in writes] + [e.key for e in the_plan.by_action("unchanged")]
         # Members kept back from prune (protected kinds) stay in the inventory: were their
         # group-kind dropped from the parent, no later sync would see them again.
-        kept += [e.key for e in the_plan.by_action("skip") if _is_member(e.live, parent)]
+        kept += [e.key for e in the_plan.by_action("skip") if ours(e)]
         if failed:
             kept += [e.key for e in prunes]
         status = _status(live_parent, options, final, len(kept))
+        if final == "applied":
+            status[BUDGET_KEY] = f"{options.plan.prune_budget:g}"
+            status[CONTENT_KEY] = render_digest(render.objects)
         # What the last sync did, in kubectl's words: `specc status` shows it.
         status["lastCounts"] = ",".join(f"{k}={n}" for k, n in out.counts().items() if n)
         if not out.ok:
-            failures = [f"{r.key}: {r.message}" for r in out.results if r.outcome == "failed"]
+            failures = [
+                f"{r.key}: {r.message}" for r in out.results if r.outcome in ("failed", "refused")
+            ]
             status["lastError"] = ("; ".join(failures) or "interrupted")[:4000]
         _ensure_parent(cluster, parent, kept, set(), status)
     return out
+
+
+def render_digest(objects: Iterable[DesiredObject]) -> str:
+    """Return ``sha256:<hex>`` of the rendered objects: what a revision really contained."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for obj in sorted(objects, key=lambda o: o.key):
+        digest.update(json.dumps(obj.body, sort_keys=True, separators=(",", ":")).encode())
+        digest.update(b"\n")
+    return "sha256:" + digest.hexdigest()
 
 
 def read_status(cluster: Cluster, parent: ApplySetParent) -> dict[str, str]:
@@ -258,8 +402,13 @@ def read_status(cluster: Cluster, parent: ApplySetParent) -> dict[str, str]:
 
 
 def record_status(cluster: Cluster, parent: ApplySetParent, updates: dict[str, str | None]) -> None:
-    """Merge ``updates`` into the parent's status (None removes a key), keeping its inventory."""
-    live = cluster.get("v1", "ConfigMap", parent.namespace, parent.name)
+    """Merge ``updates`` into the parent's status (None removes a key), keeping its inventory.
+
+    Checks the server's identity first: a status is a write like any other.
+    """
+    parents = list_parents(cluster)
+    check_identity(cluster, parent, parents, allow=False)
+    live = next((p for p in parents if p["metadata"].get("name") == parent.name), None)
     data = dict((live or {}).get("data") or {})
     for k, v in updates.items():
         if v is None:
@@ -270,6 +419,11 @@ def record_status(cluster: Cluster, parent: ApplySetParent, updates: dict[str, s
         _ensure_parent(cluster, parent, [], set(), data)
         return
     body = parent.body([], data)
+    # A caller that does not know the fleet must not drop the identity a sync recorded.
+    live_labels = (live.get("metadata") or {}).get("labels") or {}
+    for key in (FLEET_LABEL, CLUSTER_LABEL):
+        if key in live_labels and key not in body["metadata"]["labels"]:
+            body["metadata"]["labels"][key] = live_labels[key]
     body["metadata"]["annotations"] = {
         k: v
         for k, v in ((live.get("metadata") or {}).get("annotations") or {}).items()
@@ -282,10 +436,13 @@ def _planned(entry: PlanEntry) -> ObjectResult:
     words: dict[str, Outcome] = {
         "create": "created",
         "configure": "configured",
+        "adopt": "configured",
         "unchanged": "unchanged",
         "prune": "pruned",
         "skip": "skipped",
     }
+    if entry.refusal:
+        return ObjectResult(entry.key, "refused", entry.refusal)
     return ObjectResult(
         entry.key,
         words[entry.action],
@@ -312,9 +469,17 @@ def _status(
     return data
 
 
-def _parent_stale(live_parent: dict[str, Any], options: SyncOptions) -> bool:
+def _parent_stale(
+    live_parent: dict[str, Any], parent: ApplySetParent, options: SyncOptions
+) -> bool:
     data = live_parent.get("data") or {}
-    return bool(options.commit) and data.get("lastAppliedCommit") != options.commit
+    if options.commit and data.get("lastAppliedCommit") != options.commit:
+        return True
+    if data.get("lastResult") != "applied" or BUDGET_KEY not in data:
+        return True
+    # A parent from before identities were recorded gets them on the next sync.
+    labels = (live_parent.get("metadata") or {}).get("labels") or {}
+    return any(labels.get(k) != v for k, v in parent.labels().items())
 
 
 def _ensure_parent(
@@ -356,6 +521,9 @@ def _apply_one(cluster: Cluster, entry: PlanEntry, options: SyncOptions) -> Obje
     body = entry.desired.body
     taken: list[tuple[str, str]] = []
     verb: Outcome = "created" if entry.action == "create" else "configured"
+    adopted = ""
+    if entry.action == "adopt":
+        adopted = f"adopted from {entry.owner}" if entry.owner else "adopted"
     try:
         try:
             cluster.apply(body, force=False)
@@ -375,7 +543,7 @@ def _apply_one(cluster: Cluster, entry: PlanEntry, options: SyncOptions) -> Obje
         return ObjectResult(entry.key, "failed", str(exc))
     except (ObjectError, ClusterError) as exc:
         return ObjectResult(entry.key, "failed", str(exc))
-    return ObjectResult(entry.key, verb, "", taken)
+    return ObjectResult(entry.key, verb, adopted, taken)
 
 
 def _recreate(cluster: Cluster, entry: PlanEntry, exc: ApiError) -> ObjectResult:
@@ -430,15 +598,13 @@ def _wait_established(
     return True
 
 
-def _is_member(live: dict[str, Any] | None, parent: ApplySetParent) -> bool:
-    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
-    return bool(labels.get(PART_OF) == parent.id)
-
-
-def _prune_one(cluster: Cluster, entry: PlanEntry, parent: ApplySetParent) -> ObjectResult:
+def _prune_one(
+    cluster: Cluster, entry: PlanEntry, parent: ApplySetParent, live_parent: dict[str, Any] | None
+) -> ObjectResult:
     live = entry.live or {}
-    if not _is_member(live, parent):  # never delete what is not ours
-        return ObjectResult(entry.key, "skipped", "not a member of this ApplySet")
+    why = not_ours(live, entry.key, parent.id, live_parent, namespaces_of(live_parent))
+    if why:  # never delete what is not ours, whatever the plan says
+        return ObjectResult(entry.key, "skipped", why)
     try:
         cluster.delete(entry.key, str(live.get("apiVersion", "")))
     except SpeccError as exc:

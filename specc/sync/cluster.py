@@ -30,7 +30,14 @@ class ClusterOptions:
     kubeconfig: str | None = None
     context: str | None = None
     in_cluster: bool = False
-    timeout: float = 30.0
+    #: Seconds one request may wait for its answer once the server has answered before.
+    timeout: float = 60.0
+    #: Seconds to open a connection; also the wait for the very first answer, so that a
+    #: server that accepts connections and never answers fails fast instead of hanging.
+    connect_timeout: float = 10.0
+    #: Seconds one request may spend in retries in all (attempts and pauses); until the
+    #: server has answered once, connection failures are retried for connect_timeout only.
+    retry_budget: float = 60.0
     retries: int = 8
     backoff: float = 0.2
     max_backoff: float = 10.0
@@ -69,6 +76,10 @@ class ApiError(ClusterError):
         self.body = body
         self.reason = str(body.get("reason", ""))
         message = str(body.get("message") or f"HTTP {status}")
+        if status == 401:
+            message = f"401 Unauthorized: the server does not accept these credentials ({message})"
+        elif status == 403:
+            message = f"403 Forbidden: {message}"
         super().__init__(f"{what}: {message}")
 
     @property
@@ -117,6 +128,13 @@ class Cluster:
         self._groups: dict[str, str] | None = None
         self._discovered: set[str] = set()
         self._lock = threading.Lock()
+        #: Whether the server has answered any request yet (see ClusterOptions.connect_timeout).
+        self._answered = False
+
+    @property
+    def server(self) -> str:
+        """Return the server URL requests go to."""
+        return str(getattr(getattr(self.api, "configuration", None), "host", "") or "")
 
     @classmethod
     def connect(cls, options: ClusterOptions) -> Cluster:
@@ -134,8 +152,14 @@ class Cluster:
                     client_configuration=configuration,
                 )
         except Exception as exc:  # the client raises several unrelated types here
-            raise ClusterError(f"cannot load cluster credentials: {exc}") from exc
+            where = (
+                "in-cluster config" if options.in_cluster else (options.kubeconfig or "kubeconfig")
+            )
+            raise ClusterError(f"{where}: cannot load cluster credentials: {exc}") from exc
         configuration.connection_pool_maxsize = max(options.concurrency, 4)
+        # specc's own loop retries within a time budget; urllib3's hidden retries (3 by
+        # default, each a full timeout) would multiply every wait by four.
+        configuration.retries = False
         return cls(client.ApiClient(configuration), options)
 
     # -- requests -------------------------------------------------------------------
@@ -158,11 +182,15 @@ class Cluster:
         payload = body
         delay = self.options.backoff
         what = what or f"{method} {path}"
+        started = time.monotonic()
         for attempt in range(self.options.retries + 1):
             self.stats.count(verb)
             wait: float | None = None
             try:
-                status, data, resp_headers = self._send(method, path, query or [], headers, payload)
+                status, data, resp_headers = self._send(
+                    method, path, query or [], headers, payload, self._timeouts()
+                )
+                self._answered = True
                 if 200 <= status < 300:
                     return json.loads(data) if data else {}
                 parsed = _parse_status(data)
@@ -172,6 +200,7 @@ class Cluster:
             except ApiError:
                 raise
             except ApiException as exc:
+                self._answered = True
                 status = int(exc.status or 0)
                 parsed = _parse_status(exc.body)
                 if status not in RETRYABLE or attempt == self.options.retries:
@@ -181,16 +210,46 @@ class Cluster:
                 # urllib3's timeouts and dropped connections are OSError/ValueError kin.
                 if attempt == self.options.retries:
                     raise ClusterError(f"{what}: {exc}") from None
+                self._unreachable(exc, started, what)
             except Exception as exc:
                 if type(exc).__module__.startswith("urllib3") and attempt < self.options.retries:
-                    pass
+                    self._unreachable(exc, started, what)
                 else:
                     raise ClusterError(f"{what}: {exc}") from None
             self.stats.retried()
             pause = wait if wait is not None else delay * (0.5 + random.random())
-            self._sleep(min(pause, self.options.max_backoff))
+            pause = min(pause, self.options.max_backoff)
+            spent = time.monotonic() - started
+            if spent + pause > self.options.retry_budget:
+                raise ClusterError(
+                    f"{what}: gave up after {attempt + 1} attempts in {spent:.0f} s "
+                    f"(retry budget {self.options.retry_budget:g} s)"
+                )
+            self._sleep(pause)
             delay = min(delay * 2, self.options.max_backoff)
         raise ClusterError(f"{what}: gave up after {self.options.retries} retries")
+
+    def _timeouts(self) -> tuple[float, float]:
+        """Return (connect, read) timeouts: the first answer is awaited for connect_timeout only."""
+        read = self.options.timeout
+        if not self._answered:
+            read = min(read, self.options.connect_timeout)
+        return (self.options.connect_timeout, read)
+
+    def _unreachable(self, exc: BaseException, started: float, what: str) -> None:
+        """Raise if a server that never answered has had its connect_timeout; else return."""
+        if self._answered:
+            return
+        spent = time.monotonic() - started
+        if spent < self.options.connect_timeout:
+            return
+        server = self.server or "the server"
+        reason = _reason(exc)
+        if "timed out" in reason.lower():
+            problem = f"no answer within {self.options.connect_timeout:g} s"
+        else:
+            problem = f"cannot connect for {self.options.connect_timeout:g} s"
+        raise ClusterError(f"{server}: {problem} (--connect-timeout) to {what}: {reason}")
 
     def _send(
         self,
@@ -199,11 +258,13 @@ class Cluster:
         query: list[tuple[str, str]],
         headers: dict[str, str],
         payload: str | None,
+        timeout: tuple[float, float] | None = None,
     ) -> tuple[int, bytes, Any]:
         """Send one request; return status, raw body and headers without raising on status."""
         from kubernetes.client.exceptions import ApiException
 
         api = self.api
+        timeout = timeout or (self.options.connect_timeout, self.options.timeout)
         if hasattr(api, "param_serialize"):  # kubernetes >= 35 (new generator)
             m, url, hdrs, body, _ = api.param_serialize(
                 method=method,
@@ -213,9 +274,7 @@ class Cluster:
                 body=payload,
                 auth_settings=["BearerToken"],
             )
-            resp = api.call_api(
-                m, url, header_params=hdrs, body=body, _request_timeout=self.options.timeout
-            )
+            resp = api.call_api(m, url, header_params=hdrs, body=body, _request_timeout=timeout)
             return int(resp.status), resp.read() or b"", resp.headers
         try:
             resp = api.call_api(
@@ -227,7 +286,7 @@ class Cluster:
                 auth_settings=["BearerToken"],
                 _preload_content=False,
                 _return_http_data_only=True,
-                _request_timeout=self.options.timeout,
+                _request_timeout=timeout,
             )
         except ApiException as exc:
             raw = exc.body.encode() if isinstance(exc.body, str) else (exc.body or b"")
@@ -393,6 +452,14 @@ def _parse_status(raw: Any) -> dict[str, Any]:
     except ValueError:
         return {"message": str(raw)[:500]}
     return data if isinstance(data, dict) else {"message": str(data)[:500]}
+
+
+def _reason(exc: BaseException) -> str:
+    """Return the innermost reason urllib3 gives for a failed connection, without its noise."""
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason)
+    # "HTTPConnectionPool(host=..., port=...): Read timed out. (read timeout=10)"
+    return text.split("): ", 1)[-1] if "Pool(host=" in text else text
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from specc import __version__
-from specc.objects import FIELD_MANAGER, DesiredObject, ObjectKey
+from specc.objects import FIELD_MANAGER, MANAGED_BY, DesiredObject, ObjectKey
+from specc.sync.fields import manager_fields
 
 PART_OF = "applyset.kubernetes.io/part-of"
 ID_LABEL = "applyset.kubernetes.io/id"
@@ -22,8 +23,14 @@ TOOLING = "applyset.kubernetes.io/tooling"
 GROUP_KINDS = "applyset.kubernetes.io/contains-group-kinds"
 ADDITIONAL_NAMESPACES = "applyset.kubernetes.io/additional-namespaces"
 
+#: Which fleet and which of its clusters a parent belongs to (the identity guard reads them).
+FLEET_LABEL = "specc.dev/fleet"
+CLUSTER_LABEL = "specc.dev/cluster"
+
 #: Where parents live; created by the first sync.
 PARENT_NAMESPACE = "specc-system"
+#: Selects specc's parents (and no other tool's) in PARENT_NAMESPACE.
+PARENT_SELECTOR = f"{MANAGED_BY}=specc,{ID_LABEL}"
 
 
 def applyset_id(name: str, namespace: str, kind: str = "ConfigMap", group: str = "") -> str:
@@ -38,10 +45,13 @@ class ApplySetParent:
 
     name: str
     namespace: str = PARENT_NAMESPACE
+    #: The fleet (metadata.name of fleet.yaml) and cluster it records; "" if unknown.
+    fleet: str = ""
+    cluster: str = ""
 
     @classmethod
-    def for_cluster(cls, cluster: str) -> ApplySetParent:
-        return cls(f"specc-{cluster}")
+    def for_cluster(cls, cluster: str, fleet: str = "") -> ApplySetParent:
+        return cls(f"specc-{cluster}", fleet=fleet, cluster=cluster)
 
     @property
     def id(self) -> str:
@@ -50,6 +60,15 @@ class ApplySetParent:
     @property
     def key(self) -> ObjectKey:
         return ObjectKey("", "ConfigMap", self.namespace, self.name)
+
+    def labels(self) -> dict[str, str]:
+        """Return the parent's labels: its ApplySet id, specc's mark and its identity."""
+        out = {ID_LABEL: self.id, MANAGED_BY: "specc"}
+        if self.cluster:
+            out[CLUSTER_LABEL] = self.cluster
+        if self.fleet:
+            out[FLEET_LABEL] = self.fleet
+        return dict(sorted(out.items()))
 
     def body(self, members: Iterable[ObjectKey], status: dict[str, str]) -> dict[str, Any]:
         """Return the parent object listing the group-kinds and namespaces of ``members``."""
@@ -70,7 +89,7 @@ class ApplySetParent:
             "metadata": {
                 "name": self.name,
                 "namespace": self.namespace,
-                "labels": {ID_LABEL: self.id, "app.kubernetes.io/managed-by": "specc"},
+                "labels": self.labels(),
                 "annotations": annotations,
             },
             "data": dict(sorted(status.items())),
@@ -95,4 +114,35 @@ def with_membership(
         meta = dict(obj.body["metadata"])
         meta["labels"] = dict(sorted({**(meta.get("labels") or {}), PART_OF: parent.id}.items()))
         out.append(DesiredObject({**obj.body, "metadata": meta}, obj.source, obj.origin))
+    return out
+
+
+def namespaces_of(parent: dict[str, Any] | None) -> set[str]:
+    """Return the namespaces a live parent's members may be in: its own and the additional ones."""
+    if not parent:
+        return set()
+    meta = parent.get("metadata") or {}
+    raw = (meta.get("annotations") or {}).get(ADDITIONAL_NAMESPACES, "")
+    return {ns for ns in raw.split(",") if ns} | {str(meta.get("namespace") or "")}
+
+
+def labelled_by(live: dict[str, Any], manager: str = FIELD_MANAGER) -> bool:
+    """Return whether ``manager`` applied the part-of label of ``live`` (per managedFields).
+
+    The API server records who set each field; a label someone else copied onto an
+    object is theirs, not specc's, and does not make the object specc's to delete.
+    """
+    fields = manager_fields(live, manager)
+    labels = (fields.get("f:metadata") or {}).get("f:labels") or {}
+    return f"f:{PART_OF}" in labels
+
+
+def label_managers(live: dict[str, Any]) -> list[str]:
+    """Return the managers that set the part-of label of ``live``, per managedFields."""
+    out = []
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        fields = entry.get("fieldsV1") if isinstance(entry, dict) else None
+        labels = ((fields or {}).get("f:metadata") or {}).get("f:labels") or {}
+        if f"f:{PART_OF}" in labels:
+            out.append(str(entry.get("manager", "")))
     return out
