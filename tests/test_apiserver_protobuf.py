@@ -482,3 +482,27 @@ def test_a_protobuf_service_port_without_target_port_targets_its_port(kube: Kube
     status, created = _send(kube, "POST", path, _body("v1", "Service", service), pb.MEDIA_TYPE)
     assert status == 201, created
     assert created["spec"]["ports"] == [{"port": 80, "protocol": "TCP", "targetPort": 80}]
+
+
+def test_a_protobuf_scale_updates_the_deployments_replicas(kube: KubeTarget) -> None:
+    deployment = _new("k8s.io.api.apps.v1.Deployment")
+    deployment.metadata.name = "web"
+    deployment.spec.replicas = 1
+    deployment.spec.selector.matchLabels["app"] = "web"
+    deployment.spec.template.metadata.labels["app"] = "web"
+    container = deployment.spec.template.spec.containers.add()
+    container.name = "app"
+    container.image = "registry.example/web:1"
+    path = f"/apis/apps/v1/namespaces/{kube.namespace}/deployments"
+    body = _body("apps/v1", "Deployment", deployment)
+    assert _send(kube, "POST", path, body, pb.MEDIA_TYPE)[0] == 201
+    scale = _new("k8s.io.api.autoscaling.v1.Scale")
+    scale.metadata.name = "web"
+    scale.metadata.namespace = kube.namespace
+    scale.spec.replicas = 0
+    body = _body("autoscaling/v1", "Scale", scale)
+    status, answer = _send(kube, "PUT", f"{path}/web/scale", body, pb.MEDIA_TYPE)
+    assert status == 200, answer
+    # Scale.spec.replicas is omitempty, so a Scale of 0 has an empty spec.
+    assert answer["kind"] == "Scale" and answer["spec"] == {}
+    assert _send(kube, "GET", f"{path}/web", b"", None)[1]["spec"]["replicas"] == 0

@@ -401,8 +401,8 @@ class Cluster:
             # The real server's JSON decoder stops at a depth of 10000 with a 400 too.
             raise st.bad_request("error decoding request body: exceeded max depth") from exc
 
-    def _parse_object(self, request: Request, rt: ResourceType, kind: str | None = None) -> Any:
-        """Return the object a create or update body carries, in each encoding a real server takes.
+    def parse_object(self, request: Request, group: str, version: str, kind: str) -> Any:
+        """Return the ``group/version`` ``kind`` a request body carries, in each encoding a real server takes.
 
         JSON, YAML and Kubernetes protobuf (kubectl 1.32+ sends it for ``kubectl create
         namespace|configmap|…``); a protobuf body becomes the JSON object a JSON client
@@ -414,7 +414,7 @@ class Cluster:
             if not request.body:
                 raise st.bad_request("the body of the request was empty")
             try:
-                return protobuf.decode(request.body, rt.group, rt.version, kind or rt.kind)
+                return protobuf.decode(request.body, group, version, kind)
             except protobuf.ProtobufError as exc:
                 raise st.bad_request(str(exc)) from exc
         if media not in _OBJECT_MEDIA_TYPES:
@@ -456,7 +456,7 @@ class Cluster:
     def create(self, target: Target, request: Request) -> Response:
         """Handle POST: create an object (409 when it exists)."""
         rt = target.rt
-        body = self._parse_object(request, rt)
+        body = self.parse_object(request, rt.group, rt.version, rt.kind)
         self._check_identity(target, body)
         meta = (
             body.setdefault("metadata", {})
@@ -512,7 +512,7 @@ class Cluster:
     def replace(self, target: Target, request: Request) -> Response:
         """Handle PUT: replace an object, with optimistic concurrency on resourceVersion."""
         rt = target.rt
-        body = self._parse_object(request, rt)
+        body = self.parse_object(request, rt.group, rt.version, rt.kind)
         self._check_identity(target, body)
         new = self._decode_for_update(rt, body, request)
         with self.store.lock:
@@ -892,7 +892,7 @@ class Cluster:
         rt = target.rt
         options: dict[str, Any] = {}
         if request.body:
-            options = self._parse_object(request, rt, "DeleteOptions") or {}
+            options = self.parse_object(request, rt.group, rt.version, "DeleteOptions") or {}
         policy = (
             request.query.get("propagationPolicy")
             or options.get("propagationPolicy")

@@ -191,7 +191,11 @@ class Router:
     def _scale(self, request: Request, target: Target, verb: str) -> Response:
         cluster = self.cluster
         if verb in ("update", "patch"):
-            body = json.loads(request.body or b"{}")
+            if verb == "update":
+                # client-go's UpdateScale sends the Scale as protobuf from kubectl 1.32 on.
+                body = cluster.parse_object(request, "autoscaling", "v1", "Scale")
+            else:
+                body = json.loads(request.body or b"{}")
             if verb == "patch":
                 current = self._scale_object(
                     cluster.get(Target(target.rt, target.namespace, target.name, ""))
@@ -202,7 +206,8 @@ class Router:
                     body = json_patch(current, body)
                 else:
                     body = merge_patch(current, body)
-            replicas = (body.get("spec") or {}).get("replicas")
+            # Scale.spec.replicas is a plain int32: absent or null is 0, as in Go.
+            replicas = (body.get("spec") or {}).get("replicas") or 0
             inner = Request(
                 "PATCH",
                 request.path,
@@ -220,6 +225,7 @@ class Router:
     def _scale_object(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         selector = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        replicas = (obj.get("spec") or {}).get("replicas", 0)
         return {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
@@ -228,7 +234,8 @@ class Router:
                 for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
                 if k in meta
             },
-            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+            # omitempty on a plain int32: a Scale of 0 replicas has an empty spec.
+            "spec": {"replicas": replicas} if replicas else {},
             "status": {
                 "replicas": (obj.get("status") or {}).get("replicas", 0),
                 "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items())),
