@@ -13,6 +13,8 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
+import uuid
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -506,3 +508,61 @@ def test_a_protobuf_scale_updates_the_deployments_replicas(kube: KubeTarget) -> 
     # Scale.spec.replicas is omitempty, so a Scale of 0 has an empty spec.
     assert answer["kind"] == "Scale" and answer["spec"] == {}
     assert _send(kube, "GET", f"{path}/web", b"", None)[1]["spec"]["replicas"] == 0
+
+
+def test_patch_types_a_resource_does_not_take_are_415_as_the_real_server_words_them(
+    kube: KubeTarget,
+) -> None:
+    path = f"/api/v1/namespaces/{kube.namespace}/configmaps"
+    assert _send(kube, "POST", path, b'{"metadata":{"name":"c"}}', "application/json")[0] == 201
+    for media in ("text/plain", "application/json", pb.MEDIA_TYPE):
+        status, answer = _send(kube, "PATCH", f"{path}/c", b"{}", media)
+        assert (status, answer["message"], answer["details"]) == (
+            415,
+            "415: Unsupported Media Type",
+            {},
+        ), media
+    suffix = uuid.uuid4().hex[:8]
+    group = f"t{suffix}.example.com"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"gadgets.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    assert _send(kube, "POST", crds, json.dumps(crd).encode(), "application/json")[0] == 201
+    try:
+        gadgets = f"/apis/{group}/v1/namespaces/{kube.namespace}/gadgets"
+        gadget = {"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g"}}
+        deadline = time.monotonic() + 30
+        while _send(kube, "POST", gadgets, json.dumps(gadget).encode(), None)[0] != 201:
+            assert time.monotonic() < deadline, "the custom resource was never served"
+            time.sleep(0.2)
+        for media in ("application/strategic-merge-patch+json", "text/plain"):
+            status, answer = _send(kube, "PATCH", f"{gadgets}/g", b"{}", media)
+            assert (status, answer["message"]) == (
+                415,
+                "the body of the request was in an unknown format - accepted media types "
+                "include: application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml",
+            ), media
+    finally:
+        _send(kube, "DELETE", f"{crds}/gadgets.{group}", b"", None)

@@ -546,11 +546,10 @@ class Cluster:
         kind = request.content_type
         if kind == APPLY:
             return self.apply(target, request)
-        if kind not in (MERGE, JSON_PATCH, STRATEGIC):
-            raise st.unsupported_media_type(kind)
         rt = target.rt
-        if kind == STRATEGIC and rt.crd_schema is not None:
-            raise st.unsupported_media_type(kind)
+        custom = rt.crd_schema is not None
+        if kind not in (MERGE, JSON_PATCH, STRATEGIC) or (kind == STRATEGIC and custom):
+            raise st.unsupported_media_type(custom)
         patch = self._parse_body(request, yaml_ok=False)
         with self.store.lock:
             live = self.get(target)
