@@ -15,10 +15,10 @@ def fleet(tmp_path: Path) -> Path:
     return copy_fleet(tmp_path)
 
 
-# API server double: `apiserver` (always the double, fresh), `api` (one double per module,
-# emptied per test) and `kube` (the double, or the cluster of $SPECC_TEST_KUBECONFIG),
-# from specc.testing.pytest_plugin.
-from specc.testing.pytest_plugin import api, apiserver, kube, shared_apiserver  # noqa: E402, F401
+# API server double and real control plane: `apiserver` (always the double, fresh), `api`
+# (one double per module, emptied per test), `kube` (each test twice: [double] and [real])
+# and `real_kube` (the real tier alone), from specc.testing.pytest_plugin.
+pytest_plugins = ["specc.testing.pytest_plugin"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

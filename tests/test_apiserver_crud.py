@@ -5,6 +5,7 @@ Runs against the double, or ``$SPECC_TEST_KUBECONFIG``'s cluster (``kube`` fixtu
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -213,6 +214,8 @@ def _crd(plural: str, kind: str, scope: str) -> dict[str, Any]:
                                             "x-kubernetes-list-map-keys": ["name"],
                                             "items": {
                                                 "type": "object",
+                                                # A list-map key must be required or defaulted.
+                                                "required": ["name"],
                                                 "properties": {
                                                     "name": {"type": "string"},
                                                     "role": {"type": "string"},
@@ -281,6 +284,39 @@ def test_crd_is_established_then_serves_its_resource(
         assert "should be greater than or equal to 1" in str(invalid.value.body)
     finally:
         crds.delete(name=f"{plural}.{CRD_GROUP}")
+
+
+def test_crd_whose_list_map_key_is_neither_required_nor_defaulted_is_422(
+    kube: KubeTarget,
+) -> None:
+    """The API server refuses such a CRD (apiextensions validation); the double did not."""
+    suffix = uuid.uuid4().hex[:5]
+    crd = _crd(f"shards{suffix}", f"Shard{suffix}", "Namespaced")
+    members = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+        "properties"
+    ]["members"]
+    del members["items"]["required"]
+    crds = kube.dynamic_client().resources.get(
+        api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition"
+    )
+    with pytest.raises(UnprocessibleEntityError) as invalid:
+        crds.server_side_apply(body=crd, field_manager="specc")
+    body = json.loads(invalid.value.body)
+    assert [(c["reason"], c["field"]) for c in body["details"]["causes"]] == [
+        (
+            "FieldValueRequired",
+            "spec.validation.openAPIV3Schema.properties[spec].properties[members]"
+            ".items.properties[name].default",
+        )
+    ]
+    assert body["details"]["causes"][0]["message"] == (
+        "Required value: this property is in x-kubernetes-list-map-keys, "
+        "so it must have a default or be a required property"
+    )
+    # Defaulting the key is the other way to make it valid.
+    members["items"]["properties"]["name"]["default"] = "main"
+    crds.server_side_apply(body=crd, field_manager="specc")
+    crds.delete(name=crd["metadata"]["name"])
 
 
 def test_status_subresource_writes_only_status_and_main_resource_ignores_status(

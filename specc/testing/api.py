@@ -530,12 +530,13 @@ class Cluster:
     ) -> list[ssa.ManagedEntry] | None:
         """Return the managed fields an update starts from; None when the client clears them.
 
-        Leaving managedFields out, or sending an empty list, keeps the stored ones; a list
-        with one empty entry strips them (SSA "Clearing managedFields"); any other list
-        replaces them.
+        Leaving managedFields out keeps the stored ones; an empty list, or a list of empty
+        entries, strips them (SSA "Clearing managedFields"; kube-apiserver 1.36 treats
+        ``[]`` like ``[{}]``, whatever the documentation says); any other list replaces them.
         """
-        sent = (new.get("metadata") or {}).get("managedFields")
-        if sent == [{}]:
+        meta = new.get("metadata") or {}
+        sent = meta.get("managedFields")
+        if "managedFields" in meta and isinstance(sent, list) and not any(sent):
             return None
         if not sent or sent == live["metadata"].get("managedFields"):
             return ssa.decode_managed_fields(live["metadata"].get("managedFields"))
@@ -594,6 +595,10 @@ class Cluster:
         ignore = self._ignore(rt) if target.subresource != "status" else {}
         if entries is None:
             return self._store(target, live, new, [], request)
+        if live is not None and not entries and not live["metadata"].get("managedFields"):
+            # An object whose managedFields were stripped is not tracked by updates until
+            # the next apply (apimachinery's skipNonAppliedManager).
+            return self._store(target, live, new, [], request)
         outcome = ssa.update(_strip_meta(before), _strip_meta(new), node, entries, updater, ignore)
         return self._store(target, live, new, outcome.managed, request)
 
@@ -644,6 +649,19 @@ class Cluster:
             )
             applier = ssa.ManagedEntry(manager, "Apply", rt.group_version, now(), {}, "")
             base = _strip_meta(live) if live is not None else {"metadata": {}}
+            if live is not None and not entries:
+                # An untracked object: what it holds becomes "before-first-apply"'s, as if
+                # that manager had created it (skipNonAppliedManager.Apply).
+                entries = ssa.update(
+                    _strip_meta(self._skeleton(live)),
+                    base,
+                    node,
+                    [],
+                    ssa.ManagedEntry(
+                        "before-first-apply", "Update", rt.group_version, now(), {}, ""
+                    ),
+                    self._ignore(rt),
+                ).managed
             try:
                 outcome = ssa.apply(
                     base, _strip_meta(config), node, entries, applier, force, self._ignore(rt)

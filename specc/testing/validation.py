@@ -352,9 +352,57 @@ def validate_kind(
             causes.append(
                 invalid("metadata.name", name, 'must be spec.names.plural+"."+spec.group')
             )
+        causes.extend(_crd_schema_causes(spec))
     if (group, kind) == ("", "Service") and old is not None:
         new_ip = spec.get("clusterIP")
         old_ip = (old.get("spec") or {}).get("clusterIP")
         if new_ip and old_ip and new_ip != old_ip:
             causes.append(invalid("spec.clusterIPs[0]", new_ip, "may not change once set"))
     return causes
+
+
+def _crd_schema_causes(spec: dict[str, Any]) -> list[Cause]:
+    """Return the structural-schema errors of a CRD's version schemas that the double checks.
+
+    Like apiextensions, when every version has the same schema it is validated once, as
+    the internal ``spec.validation`` (the path the real server reports).
+    """
+    versions = [v for v in spec.get("versions") or [] if isinstance(v, dict)]
+    schemas = [(v.get("schema") or {}).get("openAPIV3Schema") for v in versions]
+    if schemas and all(s == schemas[0] for s in schemas):
+        located = [("spec.validation.openAPIV3Schema", schemas[0])]
+    else:
+        located = [
+            (f"spec.versions[{i}].schema.openAPIV3Schema", schema)
+            for i, schema in enumerate(schemas)
+        ]
+    causes: list[Cause] = []
+    for path, schema in located:
+        if isinstance(schema, dict):
+            _walk_schema(schema, path, causes)
+    return causes
+
+
+def _walk_schema(node: dict[str, Any], path: str, causes: list[Cause]) -> None:
+    items = node.get("items")
+    if node.get("x-kubernetes-list-type") == "map" and isinstance(items, dict):
+        required_keys = set(items.get("required") or [])
+        properties = items.get("properties") or {}
+        for key in node.get("x-kubernetes-list-map-keys") or []:
+            prop = properties.get(key)
+            if isinstance(prop, dict) and key not in required_keys and "default" not in prop:
+                causes.append(
+                    required(
+                        f"{path}.items.properties[{key}].default",
+                        "this property is in x-kubernetes-list-map-keys, so it must have "
+                        "a default or be a required property",
+                    )
+                )
+    for name, child in (node.get("properties") or {}).items():
+        if isinstance(child, dict):
+            _walk_schema(child, f"{path}.properties[{name}]", causes)
+    if isinstance(items, dict):
+        _walk_schema(items, f"{path}.items", causes)
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        _walk_schema(extra, f"{path}.additionalProperties", causes)
