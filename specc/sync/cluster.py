@@ -1,12 +1,15 @@
 """Cluster access over the official ``kubernetes`` client: discovery, list, apply, delete.
 
 Requests go through ``ApiClient.call_api`` with raw JSON (no model classes), so one
-client serves every kind, built-in or custom. Transient failures (429, 5xx, timeouts,
-dropped connections) are retried with exponential backoff that honours Retry-After.
+client serves every kind, built-in or custom. Only what can succeed when sent again is
+retried (:func:`retry_wait`): 429, 503, 504, timeouts and dropped connections, and any
+other 5xx only when the server hints at a retry; with exponential backoff that honours a
+valid Retry-After.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import threading
@@ -20,7 +23,10 @@ from urllib.parse import quote
 from specc.errors import ClusterError, ObjectError
 from specc.objects import FIELD_MANAGER, ObjectKey, group_of
 
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
+#: Throttled, unavailable, timed out: the same request can succeed later. A 500 is not
+#: among them: it is usually deterministic (a full ClusterIP range, a webhook that always
+#: fails), and a server that means "try again" says so (ServerTimeout, Retry-After).
+RETRYABLE = frozenset({429, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ class Cluster:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api = api_client
+        _without_transport_retries(api_client)
         self.options = options or ClusterOptions()
         self.stats = Stats()
         self._sleep = sleep
@@ -158,7 +165,8 @@ class Cluster:
             raise ClusterError(f"{where}: cannot load cluster credentials: {exc}") from exc
         configuration.connection_pool_maxsize = max(options.concurrency, 4)
         # specc's own loop retries within a time budget; urllib3's hidden retries (3 by
-        # default, each a full timeout) would multiply every wait by four.
+        # default, each a full timeout, and Retry-After slept uncapped) would multiply
+        # every wait by four.
         configuration.retries = False
         return cls(client.ApiClient(configuration), options)
 
@@ -194,18 +202,18 @@ class Cluster:
                 if 200 <= status < 300:
                     return json.loads(data) if data else {}
                 parsed = _parse_status(data)
-                if status not in RETRYABLE or attempt == self.options.retries:
+                retry, wait = retry_wait(status, resp_headers, parsed)
+                if not retry or attempt == self.options.retries:
                     raise ApiError(status, parsed, what)
-                wait = _retry_after(resp_headers)
             except ApiError:
                 raise
             except ApiException as exc:
                 self._answered = True
                 status = int(exc.status or 0)
                 parsed = _parse_status(exc.body)
-                if status not in RETRYABLE or attempt == self.options.retries:
+                retry, wait = retry_wait(status, exc.headers, parsed)
+                if not retry or attempt == self.options.retries:
                     raise ApiError(status, parsed, what) from None
-                wait = _retry_after(exc.headers)
             except (OSError, ValueError) as exc:
                 # urllib3's timeouts and dropped connections are OSError/ValueError kin.
                 if attempt == self.options.retries:
@@ -444,6 +452,19 @@ class Cluster:
         return True
 
 
+def _without_transport_retries(api_client: Any) -> None:
+    """Turn off urllib3's own retries, so that :meth:`Cluster.request` alone decides.
+
+    By default urllib3 resends a 429 or 503 carrying Retry-After up to three times,
+    sleeping as long as the header says, unseen by specc's counters and uncapped: a
+    ``Retry-After: 99999999`` would hold the agent for years.
+    """
+    pool = getattr(getattr(api_client, "rest_client", None), "pool_manager", None)
+    kwargs = getattr(pool, "connection_pool_kw", None)
+    if isinstance(kwargs, dict):
+        kwargs["retries"] = False  # as connect() configures it
+
+
 def _parse_status(raw: Any) -> dict[str, Any]:
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
@@ -462,11 +483,39 @@ def _reason(exc: BaseException) -> str:
     return text.split("): ", 1)[-1] if "Pool(host=" in text else text
 
 
-def _retry_after(headers: Any) -> float | None:
-    if not headers:
+def retry_wait(status: int, headers: Any, body: dict[str, Any]) -> tuple[bool, float | None]:
+    """Return whether a failed request is worth sending again, and the wait the server asked.
+
+    429, 503 and 504 are retried; another 5xx only with a hint: a valid ``Retry-After``
+    header or ``details.retryAfterSeconds`` (apimachinery's ``SuggestsClientDelay``, set
+    for ServerTimeout). 4xx are final. The wait is None when the server named none (the
+    caller backs off exponentially).
+    """
+    wait = parse_retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)
+    if wait is None:
+        seconds = (body.get("details") or {}).get("retryAfterSeconds")
+        if isinstance(seconds, int) and not isinstance(seconds, bool) and seconds > 0:
+            wait = float(seconds)
+    if status in RETRYABLE:
+        return True, wait
+    return status >= 500 and wait is not None, wait
+
+
+def parse_retry_after(value: Any, now: float | None = None) -> float | None:
+    """Return the seconds a ``Retry-After`` value asks for, or None when it is not valid.
+
+    RFC 9110 allows a number of whole seconds or an HTTP date; anything else (``-1``,
+    ``1.5``, ``soon``) is ignored, as client-go ignores it, rather than trusted.
+    """
+    if not isinstance(value, str):
         return None
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        return float(int(text))
     try:
-        return float(value) if value is not None else None
-    except ValueError:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -333,10 +333,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if decision.status is not None:
             reason, message = decision.error()
-            extra = (
-                {"Retry-After": str(decision.retry_after)} if decision.status in (429, 503) else {}
-            )
-            details = {"retryAfterSeconds": decision.retry_after} if extra else None
+            header = decision.retry_after_header()
+            extra = {"Retry-After": header} if header is not None else {}
+            # Like apimachinery's NewTooManyRequests: the Status repeats a valid delay.
+            details = {"retryAfterSeconds": int(header)} if header and header.isdigit() else None
             response = Response(
                 decision.status,
                 st.status_body(decision.status, message, reason, details),

@@ -2,7 +2,8 @@
 
 A :class:`FaultRule` matches requests by method and path pattern (``fnmatch`` style,
 e.g. ``PATCH /apis/apps/v1/*``) and injects, with a given probability and at most a
-given number of times: an error status (429 carries ``Retry-After``), added latency,
+given number of times: an error status (429 and 503 carry ``Retry-After: 1`` unless the
+rule names another value, any status carries the one it names), added latency,
 or a dropped connection. ``kill_after_writes(n)`` makes the server stop answering
 (every connection dropped) once ``n`` writes have succeeded, until :meth:`Faults.revive`.
 """
@@ -36,7 +37,9 @@ class FaultRule:
     rate: float = 1.0
     latency: float = 0.0
     drop: bool = False
-    retry_after: int = 1
+    #: The Retry-After header, sent as written (``-1`` and ``soon`` test clients); None:
+    #: ``1`` on 429 and 503, nothing on other statuses.
+    retry_after: int | str | None = None
     times: int | None = None
     fired: int = 0
 
@@ -67,7 +70,7 @@ class FaultRule:
             elif key == "drop":
                 rule.drop = value.lower() in ("", "1", "true", "yes")
             elif key == "retry-after":
-                rule.retry_after = int(value)
+                rule.retry_after = int(value) if value.lstrip("-").isdigit() else value
             elif key == "times":
                 rule.times = int(value)
             else:
@@ -82,11 +85,17 @@ class Decision:
     latency: float = 0.0
     status: int | None = None
     drop: bool = False
-    retry_after: int = 1
+    retry_after: int | str | None = None
 
     def error(self) -> tuple[str, str]:
         """Return (reason, message) of the injected status."""
         return _MESSAGES.get(self.status or 500, ("InternalError", "injected fault"))
+
+    def retry_after_header(self) -> str | None:
+        """Return the Retry-After header to send with the injected status, if any."""
+        if self.retry_after is not None:
+            return str(self.retry_after)
+        return "1" if self.status in (429, 503) else None
 
 
 @dataclass
@@ -113,7 +122,7 @@ class Faults:
         rate: float = 1.0,
         latency: float = 0.0,
         drop: bool = False,
-        retry_after: int = 1,
+        retry_after: int | str | None = None,
         times: int | None = None,
     ) -> FaultRule:
         """Add a rule and return it (its ``fired`` count shows how often it hit)."""
