@@ -115,7 +115,7 @@ def plan_lines(plan: Plan) -> list[str]:
             if c.removed:
                 lines.append(f"    - {c.path}: {_abbrev(c.live)} (no longer declared)")
             else:
-                who = f"  [drift: set by {c.manager} at {c.time}]" if c.manager else ""
+                who = f"  [drift: set by {c.setter}]" if c.manager else ""
                 lines.append(f"    ~ {c.path}: {_abbrev(c.live)} -> {_abbrev(c.desired)}{who}")
     return lines
 

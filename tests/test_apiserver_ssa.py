@@ -514,3 +514,31 @@ def test_managed_fields_are_cleared_by_an_update_with_an_empty_list(
         "before-first-apply": "Update",
     }
     assert managers(applied)["before-first-apply"] == {"f:data": {".": {}, "f:a": {}, "f:b": {}}}
+
+
+def test_a_write_through_scale_is_recorded_with_the_subresource_and_no_time(
+    kube: KubeTarget,
+) -> None:
+    """kube-apiserver 1.36: a /scale Update entry names ``subresource: scale`` and has no time."""
+    apply(kube, deploy_path(kube), deployment(kube, replicas=1), "specc")
+    status, _ = call(
+        kube,
+        "PATCH",
+        deploy_path(kube) + "/scale",
+        {"spec": {"replicas": 3}},
+        "application/merge-patch+json",
+        fieldManager="kubectl",
+    )
+    assert status == 200
+    _, obj = call(kube, "GET", deploy_path(kube))
+    assert obj["spec"]["replicas"] == 3
+    (entry,) = [e for e in obj["metadata"]["managedFields"] if e["manager"] == "kubectl"]
+    assert entry == {
+        "manager": "kubectl",
+        "operation": "Update",
+        "apiVersion": "apps/v1",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:spec": {"f:replicas": {}}},
+        "subresource": "scale",
+    }
+    assert "f:replicas" not in json.dumps(managers(obj)["specc"])

@@ -60,7 +60,8 @@ def inject(api: ApiServer, seed: int, timeouts: bool) -> list[FaultRule]:
     seed_faults(api, seed)
     rules = [
         api.faults.add("/api*", status=429, rate=RATE, retry_after=1),
-        api.faults.add("/api*", status=500, rate=RATE),
+        # A 500 that says "try again" (ServerTimeout); one without a hint is final.
+        api.faults.add("/api*", status=500, rate=RATE, retry_after=1),
         api.faults.add("/api*", status=503, rate=RATE, retry_after=1),
         api.faults.add("/api*", status=504, rate=RATE),
         api.faults.add("/api*", drop=True, rate=RATE),

@@ -115,7 +115,9 @@ def differences(desired: Any, live: Any, path: Path = ()) -> list[Difference]:
 class Owner:
     manager: str
     operation: str
+    #: Empty when the entry has none: kube-apiserver records no time for /scale writes.
     time: str
+    subresource: str = ""
 
 
 def owners(live: dict[str, Any], path: Path) -> list[Owner]:
@@ -128,7 +130,8 @@ def owners(live: dict[str, Any], path: Path) -> list[Owner]:
                 Owner(
                     str(entry.get("manager", "")),
                     str(entry.get("operation", "")),
-                    str(entry.get("time", "")),
+                    str(entry.get("time") or ""),
+                    str(entry.get("subresource") or ""),
                 )
             )
     return out

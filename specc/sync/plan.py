@@ -56,7 +56,20 @@ class FieldChange:
     live: Any
     #: The other manager that last set the live value (drift), empty if specc or unknown.
     manager: str = ""
+    #: When it did, if the server recorded it (it does not for /scale writes).
     time: str = ""
+    #: The subresource it wrote through (``scale``), if any.
+    subresource: str = ""
+
+    @property
+    def setter(self) -> str:
+        """Return who set the live value, as reports print it (``kubectl via /scale at …``)."""
+        text = self.manager
+        if self.subresource:
+            text += f" via /{self.subresource}"
+        if self.time:
+            text += f" at {self.time}"
+        return text
 
     @property
     def removed(self) -> bool:
@@ -92,7 +105,9 @@ class PlanEntry:
                     "path": c.path,
                     "desired": c.desired,
                     "live": c.live,
-                    **({"manager": c.manager, "time": c.time} if c.manager else {}),
+                    **({"manager": c.manager} if c.manager else {}),
+                    **({"time": c.time} if c.manager and c.time else {}),
+                    **({"subresource": c.subresource} if c.manager and c.subresource else {}),
                 }
                 for c in self.changes
             ]
@@ -192,7 +207,12 @@ def compare(desired: DesiredObject, live: dict[str, Any]) -> list[FieldChange]:
         who = others[0] if others else None
         changes.append(
             FieldChange(
-                d.dotted, d.desired, d.live, who.manager if who else "", who.time if who else ""
+                d.dotted,
+                d.desired,
+                d.live,
+                who.manager if who else "",
+                who.time if who else "",
+                who.subresource if who else "",
             )
         )
     # Fields specc applied before that the commit no longer sets: the apply removes them.

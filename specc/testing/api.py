@@ -589,8 +589,11 @@ class Cluster:
         new = self._server_fields(target, live, new)
         node = self.node(rt)
         before = live if live is not None else self._skeleton(new)
+        # kube-apiserver 1.36 records /scale writes with the subresource and no time (the
+        # Scale object's managed fields are converted back to the parent without it).
+        stamp = "" if target.subresource == "scale" else now()
         updater = ssa.ManagedEntry(
-            manager, "Update", rt.group_version, now(), {}, target.subresource
+            manager, "Update", rt.group_version, stamp, {}, target.subresource
         )
         ignore = self._ignore(rt) if target.subresource != "status" else {}
         if entries is None:

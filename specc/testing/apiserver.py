@@ -215,7 +215,8 @@ class Router:
                 {**request.headers, "content-type": "application/merge-patch+json"},
                 json.dumps({"spec": {"replicas": replicas}}).encode(),
             )
-            response = cluster.patch(Target(target.rt, target.namespace, target.name, ""), inner)
+            # The parent object changes; its managedFields entry names the subresource.
+            response = cluster.patch(target, inner)
             return Response(response.status, self._scale_object(response.body))
         return Response(
             200,

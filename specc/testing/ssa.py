@@ -427,6 +427,8 @@ def encode_managed_fields(entries: list[ManagedEntry]) -> list[dict[str, Any]]:
             "fieldsType": "FieldsV1",
             "fieldsV1": fp.to_fields_v1(entry.fields),
         }
+        if not entry.time:
+            del item["time"]  # kube-apiserver records none for /scale writes
         if entry.subresource:
             item["subresource"] = entry.subresource
         out.append(item)
