@@ -276,12 +276,17 @@ def test_no_prune_option_leaves_extra_objects() -> None:
         ("Namespace", "", 0),
         ("CustomResourceDefinition", "apiextensions.k8s.io", 0),
         ("ConfigMap", "", 1),
-        ("RoleBinding", "rbac.authorization.k8s.io", 1),
-        ("Service", "", 2),
-        ("StatefulSet", "apps", 3),
-        ("HorizontalPodAutoscaler", "autoscaling", 4),
-        ("NetworkPolicy", "networking.k8s.io", 4),
-        ("EtcdCluster", "etcd.database.coreos.com", 5),
+        ("ClusterRole", "rbac.authorization.k8s.io", 1),
+        ("Role", "rbac.authorization.k8s.io", 1),
+        # After the roles they refer to: RBAC refuses a binding to a missing role.
+        ("ClusterRoleBinding", "rbac.authorization.k8s.io", 2),
+        ("RoleBinding", "rbac.authorization.k8s.io", 2),
+        ("Service", "", 3),
+        ("StatefulSet", "apps", 4),
+        ("HorizontalPodAutoscaler", "autoscaling", 5),
+        ("NetworkPolicy", "networking.k8s.io", 5),
+        ("ValidatingAdmissionPolicy", "admissionregistration.k8s.io", 5),
+        ("EtcdCluster", "etcd.database.coreos.com", 6),
     ],
 )
 def test_waves_put_dependencies_first(kind: str, group: str, wave: int) -> None:

@@ -32,7 +32,9 @@ _WAVES: dict[str, int] = {
     # Namespaces and CRDs: everything else lives in or is typed by them.
     "Namespace": 0,
     "CustomResourceDefinition.apiextensions.k8s.io": 0,
-    # What pods and controllers refer to.
+    # What pods and controllers refer to, and the roles bindings refer to: with RBAC on,
+    # a binding to a role that does not exist yet is refused (the API server cannot check
+    # that the applier holds the role's permissions), so roles come a wave earlier.
     "ServiceAccount": 1,
     "Secret": 1,
     "ConfigMap": 1,
@@ -43,31 +45,33 @@ _WAVES: dict[str, int] = {
     "StorageClass.storage.k8s.io": 1,
     "PriorityClass.scheduling.k8s.io": 1,
     "ClusterRole.rbac.authorization.k8s.io": 1,
-    "ClusterRoleBinding.rbac.authorization.k8s.io": 1,
     "Role.rbac.authorization.k8s.io": 1,
-    "RoleBinding.rbac.authorization.k8s.io": 1,
-    "Service": 2,
-    "Deployment.apps": 3,
-    "StatefulSet.apps": 3,
-    "DaemonSet.apps": 3,
-    "ReplicaSet.apps": 3,
-    "Job.batch": 3,
-    "CronJob.batch": 3,
-    "Pod": 3,
-    "HorizontalPodAutoscaler.autoscaling": 4,
-    "PodDisruptionBudget.policy": 4,
-    "NetworkPolicy.networking.k8s.io": 4,
-    "Ingress.networking.k8s.io": 4,
+    "ClusterRoleBinding.rbac.authorization.k8s.io": 2,
+    "RoleBinding.rbac.authorization.k8s.io": 2,
+    "Service": 3,
+    "Deployment.apps": 4,
+    "StatefulSet.apps": 4,
+    "DaemonSet.apps": 4,
+    "ReplicaSet.apps": 4,
+    "Job.batch": 4,
+    "CronJob.batch": 4,
+    "Pod": 4,
+    "HorizontalPodAutoscaler.autoscaling": 5,
+    "PodDisruptionBudget.policy": 5,
+    "NetworkPolicy.networking.k8s.io": 5,
+    "Ingress.networking.k8s.io": 5,
 }
 
 WAVE_NAMES = (
     "namespaces and CRDs",
-    "config and RBAC",
+    "config and roles",
+    "role bindings",
     "services",
     "workloads",
     "policies",
     "custom resources",
 )
+POLICY_WAVE = WAVE_NAMES.index("policies")
 LAST_WAVE = len(WAVE_NAMES) - 1
 
 
@@ -76,7 +80,7 @@ def wave_of(key: ObjectKey) -> int:
     wave = _WAVES.get(key.group_kind)
     if wave is not None:
         return wave
-    return 4 if key.group in BUILTIN_GROUPS else LAST_WAVE
+    return POLICY_WAVE if key.group in BUILTIN_GROUPS else LAST_WAVE
 
 
 def apply_order(keys: list[ObjectKey]) -> list[list[ObjectKey]]:
