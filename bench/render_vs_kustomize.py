@@ -351,7 +351,7 @@ assert not bad, bad[:3]
 phases["check"] = time.perf_counter() - t
 t = time.perf_counter()
 for r in renders:
-    write.write_render(r, out, "specc render")
+    write.write_render(r, out)
 phases["write"] = time.perf_counter() - t
 print(json.dumps({"import": t1 - t0, "phases": phases}))
 """

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from specc import __version__
-from specc.errors import FleetError, SpeccError, UsageError
+from specc.errors import FleetError, NotFoundError, SpeccError, UsageError, WriteError
 
 _OUTPUT = click.option(
     "--output",
@@ -183,25 +183,29 @@ def render(
 ) -> None:
     """Render FLEET into Kubernetes objects per cluster, schema-checked.
 
-    Writes OUT/<cluster>/<namespace>/<kind>-<name>.yaml and OUT/<cluster>/index.json.
+    Writes OUT/<cluster>/<namespace>/<kind>-<name>.yaml and OUT/<cluster>.index.json;
+    the same fleet gives the same bytes wherever it is rendered from and to. Files an
+    earlier render wrote and the fleet no longer declares are removed; no other file is.
     """
     from specc import write
     from specc.pipeline import render_path
 
-    if (out is None) == (output is None):
-        _exit(UsageError("give --out DIR to write files, or --output yaml|json to print"))
-    root = resolve_fleet(fleet)
+    errors = "json" if output == "json" else "text"
     try:
-        valid, renders = render_path(root, list(clusters) or None)
-    except KeyError as exc:
-        _exit(UsageError(str(exc.args[0])))
-    except SpeccError as exc:
-        _exit(exc, "json" if output == "json" else "text")
-    if output is not None:
-        if len(renders) > 1:
+        if (out is None) == (output is None):
+            raise UsageError("give --out DIR to write files, or --output yaml|json to print")
+        root = resolve_fleet(fleet)
+        try:
+            valid, renders = render_path(root, list(clusters) or None)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+        if output is not None and len(renders) > 1:
             # One stream of several clusters would repeat objects with nothing to tell them apart.
             names = ", ".join(r.cluster for r in renders)
-            _exit(UsageError(f"--output prints one cluster: add --cluster (one of {names})"))
+            raise UsageError(f"--output prints one cluster: add --cluster (one of {names})")
+    except SpeccError as exc:
+        _exit(exc, errors)
+    if output is not None:
         objects = [o.body for r in renders for o in r.objects]
         if output == "json":
             import json
@@ -215,26 +219,21 @@ def render(
             click.echo("---\n".join(write.to_yaml(o) for o in objects), nl=False)
         return
     assert out is not None
-    command = _render_command(root, out)
     total = write.WriteResult()
-    for r in renders:
-        res = write.write_render(r, out, command)
-        total.written += res.written
-        total.unchanged += res.unchanged
-        total.removed += res.removed
-    if not clusters:
-        total.removed += write.remove_stale_clusters(out, [c.name for c in valid.clusters])
+    try:
+        for r in renders:
+            total.add(write.write_render(r, out))
+        if not clusters:
+            total.removed += write.remove_stale_clusters(out, [c.name for c in valid.clusters])
+    except OSError as exc:
+        _exit(WriteError(f"{out}: {exc.strerror or exc}"))
+    except WriteError as exc:
+        _exit(exc)
     n = sum(len(r.objects) for r in renders)
     click.echo(
         f"rendered {n} objects for {len(renders)} cluster(s) into {out}: "
         f"{total.written} written, {total.unchanged} unchanged, {total.removed} removed"
     )
-
-
-def _render_command(root: Path, out: Path) -> str:
-    # Without --cluster: a file must have the same bytes however it was rendered, or a
-    # render of one cluster would rewrite every file a full render wrote.
-    return " ".join(["specc render", root.as_posix(), "--out", out.as_posix()])
 
 
 @cli.command()
@@ -245,11 +244,12 @@ def _render_command(root: Path, out: Path) -> str:
 def explain(ref: str, fleet: Path | None, cluster: str, output: str) -> None:
     """Show which spec line made KIND/NAME (or KIND/NAMESPACE/NAME) on a cluster."""
     from specc.compile import compile_fleet
+    from specc.objects import SOURCE_ANNOTATION
     from specc.pipeline import validate_path
 
     parts = ref.split("/")
     if len(parts) not in (2, 3):
-        _exit(UsageError(f"{ref!r}: expected KIND/NAME or KIND/NAMESPACE/NAME"))
+        _exit(UsageError(f"{ref!r}: expected KIND/NAME or KIND/NAMESPACE/NAME"), output)
     kind, name = parts[0], parts[-1]
     namespace = parts[1] if len(parts) == 3 else None
     try:
@@ -268,15 +268,18 @@ def explain(ref: str, fleet: Path | None, cluster: str, output: str) -> None:
         and (namespace is None or o.namespace == namespace)
     ]
     if not matches:
-        click.echo(f"{ref}: no such object in the render of cluster {cluster!r}", err=True)
-        sys.exit(1)
+        _exit(NotFoundError(f"{ref}: no such object in the render of cluster {cluster!r}"), output)
     rows = []
     for o in matches:
         chain = render.overrides.get(o.origin, [])
+        annotations = o.body["metadata"].get("annotations") or {}
         rows.append(
             {
                 "object": o.ref,
+                # The line is looked up now, in the fleet as it is: the annotation names
+                # only the file and the app, so that moving lines changes no object.
                 "source": f"{o.source.path}:{o.source.line}",
+                "annotation": annotations.get(SOURCE_ANNOTATION, ""),
                 "spec": o.origin,
                 "overrides": [str(p) for p in chain],
             }

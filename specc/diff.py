@@ -17,11 +17,12 @@ What a reviewer sees, and why:
   that are not plain identifiers are quoted (``metadata.labels["app.kubernetes.io/name"]``,
   ``data["nginx.conf"]``). A changed list of scalars (``args``, ``command``) is one
   change of the whole list.
-- The ``specc.dev/source`` annotation changes whenever lines above a spec move. It is
-  a real change to the live object, but not one a reviewer needs to read: an object
-  whose only change is that annotation counts as *source moved* (listed quietly, and
-  not a change for the exit code); on an object with other changes the annotation is
-  left out of its field list (the object's new source line is shown with it anyway).
+- The ``specc.dev/source`` annotation (spec file and app) changes when a spec moves to
+  another file or app. It is a real change to the live object, but not one a reviewer
+  needs to read: an object whose only change is that annotation counts as *source
+  moved* (listed quietly, and not a change for the exit code); on an object with other
+  changes the annotation is left out of its field list (the object's new source is
+  shown with it anyway).
 - A ConfigMap whose name carries a content hash (``web-config-<10 hex>``) is replaced,
   not edited, when its content changes. When exactly one such object of an app is
   removed and one with the same stem is added, they are shown as one change

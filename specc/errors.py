@@ -185,5 +185,13 @@ class ObjectError(SpeccError):
         super().__init__(f"{ref}: {message}")
 
 
+class NotFoundError(SpeccError):
+    """What the command was asked about does not exist (exit 1, like ``kubectl get``)."""
+
+
+class WriteError(SpeccError):
+    """Rendered output could not be written safely (a path would leave the output folder)."""
+
+
 class GitError(SpeccError):
     """A git operation failed (unknown revision, not a repository, ...)."""

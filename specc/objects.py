@@ -17,6 +17,15 @@ PRUNE_ANNOTATION = "specc.dev/prune"
 FIELD_MANAGER = "specc"
 
 
+def source_annotation(path: str, origin: str) -> str:
+    """Return the ``specc.dev/source`` value: the spec file and the app, ``path#origin``.
+
+    No line number: a comment or an edit elsewhere in the file must not change every
+    object (and make the next sync patch them). ``specc explain`` finds the line.
+    """
+    return f"{path}#{origin}" if origin else path
+
+
 def group_of(api_version: str) -> str:
     """Return the API group of ``apiVersion`` ("" for the core group)."""
     return api_version.rpartition("/")[0]

@@ -49,21 +49,20 @@ def test_every_object_carries_the_standard_labels_and_team_label(
     }
 
 
-def test_every_object_names_the_spec_line_that_made_it(
+def test_every_object_names_the_spec_file_and_app_and_knows_its_line(
     example: dict[str, ClusterRender],
 ) -> None:
     for render in example.values():
         for obj in render.objects:
             note = obj.body["metadata"]["annotations"]["specc.dev/source"]
-            m = re.fullmatch(r"(\S+\.yaml):(\d+)", note)
+            m = re.fullmatch(r"(\S+\.yaml)#(\w+/[\w.-]+(?:/[\w.-]+)?)", note)
             assert m, (obj.ref, note)
-            lines = (EXAMPLE_FLEET / m.group(1)).read_text().splitlines()
-            assert 1 <= int(m.group(2)) <= len(lines), (obj.ref, note)
-            assert note == f"{obj.source.path}:{obj.source.line}"
+            assert (m.group(1), m.group(2)) == (obj.source.path, obj.origin)
+            lines = (EXAMPLE_FLEET / obj.source.path).read_text().splitlines()
+            assert 1 <= obj.source.line <= len(lines), (obj.ref, obj.source)
     # The HPA of web on prod-eu comes from the cluster override, not from the base.
-    hpa = body(example["prod-eu"], "HorizontalPodAutoscaler", "web")
-    path, line = hpa["metadata"]["annotations"]["specc.dev/source"].split(":")
-    text = (EXAMPLE_FLEET / path).read_text().splitlines()[int(line) - 1]
+    hpa = find(example["prod-eu"], "HorizontalPodAutoscaler", "web")
+    text = (EXAMPLE_FLEET / hpa.source.path).read_text().splitlines()[hpa.source.line - 1]
     assert "minReplicas: 4" in text
 
 
@@ -794,8 +793,9 @@ def test_manifests_are_labelled_namespaced_and_cluster_kinds_kept_cluster_scoped
     assert sa.namespace == "platform"
     assert sa.body["metadata"]["labels"]["app.kubernetes.io/part-of"] == "platform"
     assert sa.body["metadata"]["annotations"]["specc.dev/source"] == (
-        "apps/platform/etcd-operator.yaml:12"
+        "apps/platform/etcd-operator.yaml#Manifests/platform/etcd-operator"
     )
+    assert (sa.source.path, sa.source.line) == ("apps/platform/etcd-operator.yaml", 12)
     crd = find(render, "CustomResourceDefinition", "etcdclusters.etcd.database.coreos.com")
     assert crd.namespace is None
     assert crd.source.path == "crds/etcdclusters.etcd.database.coreos.com.yaml"

@@ -175,7 +175,7 @@ def write_tree(root: Path, files: dict[str, Any]) -> None:
 
 def render_tree(fleet: Path, out: Path) -> dict[str, bytes]:
     for render in compile_checked(validate_path(fleet)):  # raises CheckError on any finding
-        write_render(render, out, "specc render fleet --out out")
+        write_render(render, out)
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 

@@ -222,7 +222,7 @@ def test_an_environment_override_changes_only_that_environments_clusters(repo: P
         assert cluster(data, other)["counts"]["sourceMoved"] == 0
 
 
-def test_moving_spec_lines_only_moves_sources_and_exits_0(repo: Path) -> None:
+def test_moving_spec_lines_changes_no_object_and_exits_0(repo: Path) -> None:
     path = repo / "fleet/teams/payments.yaml"
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("spec:\n", "# Payments owns the ledger.\n\nspec:\n", 1))
@@ -230,8 +230,18 @@ def test_moving_spec_lines_only_moves_sources_and_exits_0(repo: Path) -> None:
     code, data = diff(repo)
     assert code == 0
     assert data["changed"] is False
-    assert data["summary"]["sourceMoved"] > 0
+    # The source annotation names the file and the app, not the line: nothing moved.
+    assert data["summary"]["sourceMoved"] == 0
     assert all(c["changed"] == [] for c in data["clusters"])
+
+
+def test_moving_a_spec_to_another_file_only_moves_sources_and_exits_0(repo: Path) -> None:
+    (repo / "fleet/apps/payments/ledger-db.yaml").rename(repo / "fleet/apps/payments/ledger.yaml")
+    commit(repo, "rename")
+    code, data = diff(repo)
+    assert code == 0
+    assert data["changed"] is False
+    assert data["summary"]["sourceMoved"] > 0
 
 
 # --- sides, errors, the working tree ---------------------------------------------

@@ -90,7 +90,7 @@ def test_an_upstream_manifest_set_keeps_its_labels_and_its_servicemonitor_still_
     # What the object leaves unset, specc fills in; its own keys it always sets.
     assert labels["app.kubernetes.io/managed-by"] == "specc"
     assert labels["specc.dev/team"] == "team-a"
-    assert svc["metadata"]["annotations"]["specc.dev/source"] == "upstream/exporter.yaml:1"
+    assert svc["metadata"]["annotations"]["specc.dev/source"].startswith("upstream/exporter.yaml#")
     deploy = find(render, "Deployment", "exporter").body
     assert deploy["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kustomize"
     assert deploy["metadata"]["labels"]["app.kubernetes.io/part-of"] == "team-a"

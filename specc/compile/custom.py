@@ -163,7 +163,12 @@ def _with_metadata(
             labels.setdefault(key, value)
     annotations = _string_map(meta.get("annotations"))
     new_meta = metadata(
-        str(meta["name"]), ctx.namespace if namespaced else None, labels, where, annotations
+        str(meta["name"]),
+        ctx.namespace if namespaced else None,
+        labels,
+        where,
+        annotations,
+        ctx.origin,
     )
     # Keep other metadata the author set (finalizers, ownerReferences are theirs to own).
     for key, value in meta.items():

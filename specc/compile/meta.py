@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from specc.errors import Position
-from specc.objects import MANAGED_BY, SOURCE_ANNOTATION, TEAM_LABEL, DesiredObject
+from specc.objects import (
+    MANAGED_BY,
+    SOURCE_ANNOTATION,
+    TEAM_LABEL,
+    DesiredObject,
+    source_annotation,
+)
 
 
 @dataclass(frozen=True)
@@ -50,13 +56,15 @@ def metadata(
     labels: dict[str, str],
     source: Position,
     annotations: dict[str, str] | None = None,
+    origin: str = "",
 ) -> dict[str, Any]:
-    """Return ``metadata`` in the conventional key order, with the source annotation."""
+    """Return ``metadata`` in the conventional key order, with the source annotation
+    (the spec file and ``origin``, the app)."""
     meta: dict[str, Any] = {"name": name}
     if namespace:
         meta["namespace"] = namespace
     meta["labels"] = dict(sorted(labels.items()))
-    notes = {**(annotations or {}), SOURCE_ANNOTATION: f"{source.path}:{source.line}"}
+    notes = {**(annotations or {}), SOURCE_ANNOTATION: source_annotation(source.path, origin)}
     meta["annotations"] = dict(sorted(notes.items()))
     return meta
 
@@ -77,7 +85,7 @@ def make(
         "apiVersion": api_version,
         "kind": kind,
         "metadata": metadata(
-            name, ctx.namespace if namespaced else None, ctx.labels, source, annotations
+            name, ctx.namespace if namespaced else None, ctx.labels, source, annotations, ctx.origin
         ),
     }
     obj.update(body)
