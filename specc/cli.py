@@ -336,6 +336,11 @@ def _sync_options(func: Any) -> Any:
         help="Write even though the server holds another cluster or fleet (migrations only).",
     )(func)
     func = click.option(
+        "--allow-rewind",
+        is_flag=True,
+        help="Sync a revision that does not descend from the one the cluster last applied.",
+    )(func)
+    func = click.option(
         "--adopt",
         is_flag=True,
         help="Take over objects owned by another ApplySet, Helm or another specc cluster.",
@@ -420,7 +425,7 @@ def _prepare_sync(
     fleet: Path | None, cluster_name: str, params: dict[str, Any], **sync_options: Any
 ) -> tuple[Any, Any, Any, Any]:
     """Return the validated fleet, the cluster's checked render, a client and sync options."""
-    from specc.gitinfo import revision
+    from specc.gitinfo import descends, revision
     from specc.pipeline import render_path
     from specc.sync import PlanOptions, SyncOptions
 
@@ -437,11 +442,14 @@ def _prepare_sync(
         allow_mass_prune=bool(params.get("allow_mass_prune")),
         adopt=bool(params.get("adopt")),
     )
+    commit = revision(root)
     options = SyncOptions(
         plan=plan_options,
-        commit=revision(root),
+        commit=commit,
         concurrency=params.get("concurrency") or 8,
         allow_cluster_mismatch=bool(params.get("allow_cluster_mismatch")),
+        descends=lambda applied: descends(root, applied, commit),
+        allow_rewind=bool(params.get("allow_rewind")),
         **sync_options,
     )
     return valid, render, cluster, options

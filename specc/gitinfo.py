@@ -48,3 +48,26 @@ def head_commit(path: Path) -> str:
 def commit_of(rev: str) -> str:
     """Return the commit a recorded revision is based on (without ``-dirty``)."""
     return rev[: -len(DIRTY)] if rev.endswith(DIRTY) else rev
+
+
+def descends(path: Path, ancestor: str, rev: str) -> bool | None:
+    """Return whether revision ``rev`` of the fleet at ``path`` has ``ancestor`` in its history.
+
+    Both may carry ``-dirty``: what counts is the commit they are based on. None when it
+    cannot be told (not a git checkout, no revision); False when ``ancestor`` is unknown
+    to this repository (a copy made before it existed) or not an ancestor.
+    """
+    base, head = commit_of(ancestor), commit_of(rev)
+    if not base or not head:
+        return None
+    if base == head:
+        return True
+    known = _git(path, "cat-file", "-e", f"{base}^{{commit}}")
+    if known is None:
+        return None
+    if known.returncode != 0:
+        return False
+    proc = _git(path, "merge-base", "--is-ancestor", base, head)
+    if proc is None or proc.returncode not in (0, 1):
+        return None
+    return proc.returncode == 0

@@ -21,6 +21,7 @@ from specc.sync.identity import foreign, mismatch_message
 from specc.sync.inventory import (
     CLUSTER_LABEL,
     FLEET_LABEL,
+    PARENT_NAMESPACE,
     PARENT_SELECTOR,
     PART_OF,
     ApplySetParent,
@@ -64,6 +65,15 @@ class SyncOptions:
     commit: str = ""
     #: Write even though the server holds another cluster or fleet (a migration); loud.
     allow_cluster_mismatch: bool = False
+    #: Where the ApplySet parents live: the identity guard compares the parents there.
+    #: Tests on a shared cluster give each test its own.
+    parent_namespace: str = PARENT_NAMESPACE
+    #: Whether ``commit`` descends from the revision the parent records as last applied
+    #: (None: cannot tell). A sync that would go back in history is refused unless
+    #: ``allow_rewind``: a stale copy of the fleet must not undo newer commits. The agent
+    #: checks lineage itself and leaves this unset.
+    descends: Callable[[str], bool | None] | None = None
+    allow_rewind: bool = False
     #: Asked between objects; True stops the sync after the object in hand (SIGTERM).
     cancel: Callable[[], bool] | None = None
 
@@ -129,18 +139,17 @@ class SyncResult:
         }
 
 
-def list_parents(cluster: Cluster) -> list[dict[str, Any]]:
-    """Return every specc ApplySet parent on the server (one LIST)."""
+def list_parents(cluster: Cluster, namespace: str = PARENT_NAMESPACE) -> list[dict[str, Any]]:
+    """Return every specc ApplySet parent in ``namespace`` on the server (one LIST)."""
     res = cluster.resource("v1", "ConfigMap")
     if res is None:
         raise ClusterError(f"{cluster.server or 'the server'}: does not serve v1 ConfigMap")
-    path = res.path(ApplySetParent("x").namespace)
     data = cluster.request(
         "list",
         "GET",
-        path,
+        res.path(namespace),
         [("labelSelector", PARENT_SELECTOR)],
-        what="list the ApplySet parents in namespace " + ApplySetParent("x").namespace,
+        what=f"list the ApplySet parents in namespace {namespace}",
     )
     items = []
     for item in data.get("items") or []:
@@ -179,7 +188,7 @@ def observe(
     objects in a namespace the commit creates are not looked up.
     """
     if parents is None:
-        parents = list_parents(cluster)
+        parents = list_parents(cluster, parent.namespace)
     live_parent = next(
         (
             p
@@ -276,15 +285,37 @@ def plan_cluster(
     cluster of the fleet or another fleet (unless ``allow_cluster_mismatch``).
     """
     options = options or SyncOptions()
-    parent = ApplySetParent.for_cluster(render.cluster, render.fleet)
-    parents = list_parents(cluster)
+    parent = ApplySetParent.for_cluster(render.cluster, render.fleet, options.parent_namespace)
+    parents = list_parents(cluster, parent.namespace)
     warnings = check_identity(cluster, parent, parents, options.allow_cluster_mismatch)
     desired = with_membership(render.objects, parent)
     live, observed = observe(cluster, parent, desired, parents, options.concurrency)
-    result = plan(render.cluster, desired, live, options.plan, observed, render.adopt)
+    result = plan(
+        render.cluster, desired, live, options.plan, observed, render.adopt, applyset=parent.id
+    )
     result.warnings[:0] = warnings
+    _check_lineage(result, observed.parent, options)
     confirm(cluster, result, options.concurrency)
     return result, parent, observed.parent
+
+
+def _check_lineage(result: Plan, live_parent: dict[str, Any] | None, options: SyncOptions) -> None:
+    """Refuse (or warn about) a sync whose revision does not descend from the applied one."""
+    recorded = str(((live_parent or {}).get("data") or {}).get("lastAppliedCommit") or "")
+    if options.descends is None or not recorded or options.allow_rewind:
+        return
+    verdict = options.descends(recorded)
+    if verdict is None:
+        result.warnings.append(
+            f"cluster {result.cluster}: cannot tell whether this fleet descends from the "
+            f"applied revision {recorded} (not a git checkout)"
+        )
+    elif not verdict:
+        ours = options.commit or "this fleet"
+        result.refusals.append(
+            f"the cluster was last synced from {recorded}, and {ours} does not descend from "
+            "it (a stale copy, or an older branch?); pass --allow-rewind to go back"
+        )
 
 
 def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = None) -> SyncResult:
@@ -406,7 +437,7 @@ def record_status(cluster: Cluster, parent: ApplySetParent, updates: dict[str, s
 
     Checks the server's identity first: a status is a write like any other.
     """
-    parents = list_parents(cluster)
+    parents = list_parents(cluster, parent.namespace)
     check_identity(cluster, parent, parents, allow=False)
     live = next((p for p in parents if p["metadata"].get("name") == parent.name), None)
     data = dict((live or {}).get("data") or {})

@@ -50,8 +50,10 @@ class ApplySetParent:
     cluster: str = ""
 
     @classmethod
-    def for_cluster(cls, cluster: str, fleet: str = "") -> ApplySetParent:
-        return cls(f"specc-{cluster}", fleet=fleet, cluster=cluster)
+    def for_cluster(
+        cls, cluster: str, fleet: str = "", namespace: str = PARENT_NAMESPACE
+    ) -> ApplySetParent:
+        return cls(f"specc-{cluster}", namespace, fleet=fleet, cluster=cluster)
 
     @property
     def id(self) -> str:

@@ -255,6 +255,7 @@ def plan(
     options: PlanOptions | None = None,
     observed: Observed | None = None,
     adopt: Iterable[str] = (),
+    applyset: str = "",
 ) -> Plan:
     """Return what syncing ``desired`` onto a cluster whose inventory holds ``live`` does.
 
@@ -262,11 +263,12 @@ def plan(
     the commit no longer declares, only specc's own are pruned: the part-of label set by
     specc's field manager, in a namespace the live parent lists (KEP-3659). The budget
     counts them alone. ``adopt`` names the origins (apps) whose objects may be taken
-    from another owner.
+    from another owner. ``applyset`` is the set's id (default: the cluster's parent in
+    specc-system).
     """
     options = options or default_plan_options()
     observed = observed or Observed()
-    applyset = ApplySetParent.for_cluster(cluster).id
+    applyset = applyset or ApplySetParent.for_cluster(cluster).id
     wanted = {o.key: o for o in desired}
     result = Plan(cluster)
     known_sets = specc_sets(observed.parents)
