@@ -891,7 +891,8 @@ def diff(
     Renders FLEET at --base and at --head (default: the working tree as it is) without
     touching the working tree, and compares them per cluster, field by field. Exit 0:
     no changes; 1: changes, or the fleet at --head does not render; 2: usage or git
-    error, or the fleet at --base does not render. With --cluster instead of --base,
+    error. A base that does not render counts as empty (everything at the head is
+    added), with a note listing its errors. With --cluster instead of --base,
     compares the live cluster with the working tree (exit 2 also for connection,
     credential and identity errors).
     """
@@ -901,8 +902,8 @@ def diff(
     from specc.gitrev import render_sides
 
     def fail(exc: SpeccError, side: str) -> NoReturn:
-        # A git problem (unknown revision, not a repository, a base that does not
-        # render) is an error of the invocation: 2. A broken head is a finding: 1.
+        # A git problem (unknown revision, not a repository) is an error of the
+        # invocation: 2. A broken head is a finding: 1.
         code = 2 if isinstance(exc, GitError) else exc.exit_code
         if output == "markdown":
             from specc import report
@@ -933,10 +934,19 @@ def diff(
         before, after = render_sides(root, base, head)
     except SpeccError as exc:
         fail(exc, "base" if isinstance(exc, GitError) else "head")
+    from specc import report
+
     budget = after.prune_budget or before.prune_budget or DEFAULT_PRUNE_BUDGET
     result = diff_renders(before.renders, after.renders, DiffOptions(prune_budget=budget))
+    # A base that does not render (a broken main) is empty: the change that fixes it
+    # shows everything as added, with a note naming the base's errors, and can pass.
     sides = (
-        diffreport.Side(before.revision.rev, before.revision.commit),
+        diffreport.Side(
+            before.revision.rev,
+            before.revision.commit,
+            tuple(report.finding_lines(before.errors, root, in_repository=output == "markdown")),
+            tuple(report.findings_json(before.errors, root)),
+        ),
         diffreport.Side(after.revision.rev, after.revision.commit),
     )
     _print_diff(result, sides, output)

@@ -54,10 +54,36 @@ class Side:
 
     rev: str
     commit: str | None = None
+    #: The fleet at this side does not render: its errors as ``path:line:col: error: …``
+    #: lines and as JSON objects. Everything at the other side is then shown as new.
+    errors: tuple[str, ...] = ()
+    error_data: tuple[dict[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
         return f"{self.rev} ({self.commit[:7]})" if self.commit else self.rev
+
+    @property
+    def broken_note(self) -> str:
+        """Return what a reader of a diff against this broken side must know, or ""."""
+        if not self.errors:
+            return ""
+        n = len(self.errors)
+        return (
+            f"the fleet at {self.label} does not render ({n} error{'s' if n != 1 else ''}): "
+            "every object is shown as added"
+        )
+
+
+#: Errors of a broken side shown in text and markdown (JSON has them all).
+SIDE_ERRORS_SHOWN = 50
+
+
+def _side_error_lines(side: Side, limit: int | None = None) -> list[str]:
+    shown = [abbreviate(ln, limit) if limit else ln for ln in side.errors[:SIDE_ERRORS_SHOWN]]
+    if len(side.errors) > SIDE_ERRORS_SHOWN:
+        shown.append(f"… {len(side.errors) - SIDE_ERRORS_SHOWN} more")
+    return shown
 
 
 # --- values ----------------------------------------------------------------------
@@ -119,13 +145,21 @@ def diff_json(diff: FleetDiff, base: Side, head: Side) -> dict[str, Any]:
     """Return the documented JSON form of ``diff``."""
     return {
         "kind": "FleetDiff",
-        "base": {"rev": base.rev, "commit": base.commit},
-        "head": {"rev": head.rev, "commit": head.commit},
+        "base": _side_json(base),
+        "head": _side_json(head),
         "changed": diff.has_changes,
         "pruneBudget": diff.prune_budget,
         "summary": _summary(diff),
         "clusters": [_cluster_json(c) for c in diff.clusters],
     }
+
+
+def _side_json(side: Side) -> dict[str, Any]:
+    out: dict[str, Any] = {"rev": side.rev, "commit": side.commit}
+    if side.errors:
+        out["renders"] = False
+        out["errors"] = list(side.error_data)
+    return out
 
 
 def _summary(diff: FleetDiff) -> dict[str, int]:
@@ -227,6 +261,9 @@ def _replaces(ch: ObjectChange) -> str:
 def diff_text(diff: FleetDiff, base: Side, head: Side) -> list[tuple[str, str]]:
     """Return the text report as (style, line) pairs; style is a rich style or ""."""
     out: list[tuple[str, str]] = [("bold", f"specc diff {base.label} → {head.label}")]
+    if base.errors:
+        out.append(("bold yellow", f"note: {base.broken_note}; its errors:"))
+        out += [("yellow", "  " + line) for line in _side_error_lines(base)]
     for c in diff.clusters:
         out.append(("", ""))
         out.append(("bold", f"{c.cluster}{_status_note(c)}: {counts_line(c)}"))
@@ -344,6 +381,9 @@ def diff_markdown(diff: FleetDiff, base: Side, head: Side, limit: int = MARKDOWN
             f"{len(c.changed)} | {len(c.source_moved)} | {f'**{n}**' if n else 0} |"
         )
     head_parts.append("")
+    if base.errors:
+        head_parts.append(f"**Note: {_md(base.broken_note)}.** The base's errors:\n")
+        head_parts += [_fenced(_side_error_lines(base, LINE_LIMIT), lang=""), ""]
     if diff.warnings:
         head_parts.append("**Prune warnings**\n")
         for cluster, w in diff.warnings:
@@ -351,7 +391,8 @@ def diff_markdown(diff: FleetDiff, base: Side, head: Side, limit: int = MARKDOWN
         head_parts.append("")
     text = "\n".join(head_parts) + "\n"
     footer = (
-        "<sub>Objects whose only change is their `specc.dev/source` line are counted "
+        "<sub>Objects whose only change is their `specc.dev/source` (the spec moved to "
+        "another file) are counted "
         "as *source moved* and not listed.</sub>\n"
     )
     omitted = 0

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from specc.errors import FleetError, GitError, SpeccError
+from specc.errors import Finding, FleetError, GitError, SpeccError
 from specc.objects import ClusterRender
 from specc.source import extract_archive
 
@@ -48,18 +48,9 @@ class RevisionRender:
     #: ``fleet.spec.prune.budget`` at this revision (None when absent).
     prune_budget: float | None = None
     present: bool = True
-
-
-class RevisionError(GitError):
-    """The base revision does not render, so there is nothing to diff against (exit 2)."""
-
-    exit_code = 2
-
-    def __init__(self, revision: Revision, error: FleetError) -> None:
-        self.revision = revision
-        self.error = error
-        where = revision.rev + (f" ({revision.commit[:7]})" if revision.commit else "")
-        super().__init__(f"the fleet at base revision {where} does not render: {error}")
+    #: Why the fleet at this revision does not render (the base only: a change that
+    #: fixes a broken main must be able to pass); its renders are then empty.
+    errors: list[Finding] = field(default_factory=list)
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -169,8 +160,10 @@ def render_sides(
 
     Both revisions are resolved first, so a wrong one fails before any rendering. With
     a spare core, the base renders in a forked worker while this process renders the
-    head (about halves the time of a large fleet). A base that does not render raises
-    :class:`RevisionError`; a head that does not render raises its FleetError.
+    head (about halves the time of a large fleet). A base that does not render comes
+    back without renders and with its ``errors`` (everything at the head is then new:
+    a change that fixes a broken main can pass); a head that does not render raises
+    its FleetError.
     """
     repo, rel = repository_of(fleet)
     base_rev = resolve_revision(repo, base)
@@ -196,7 +189,7 @@ def render_sides(
         try:
             after = render_head()
         except SpeccError:
-            _base_result(base_rev, future.result())  # a broken base is reported first
+            _base_result(base_rev, future.result())  # a git error at the base comes first
             raise
         return _base_result(base_rev, future.result()), after
 
@@ -204,7 +197,7 @@ def render_sides(
 def _base_result(revision: Revision, outcome: tuple[str, Any]) -> RevisionRender:
     status, value = outcome
     if status == "fleet":
-        raise RevisionError(revision, FleetError(value))
+        return RevisionRender(revision, errors=list(FleetError(value).findings))
     if status == "error":
         raise GitError(value)
     assert isinstance(value, RevisionRender)

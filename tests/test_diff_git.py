@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from specc.cli import cli
+from specc.pipeline import render_path
 from tests.helpers import FLEET, edit
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "diff_pr.md"
@@ -313,14 +314,56 @@ def test_a_broken_head_exits_1_with_file_and_line(repo: Path) -> None:
     assert "does not render" in md.stdout and "apps/storefront/catalog.yaml:" in md.stdout
 
 
-def test_a_broken_base_exits_2(repo: Path) -> None:
+def broken_main(repo: Path) -> None:
+    """Commit a base that does not render, then the change that fixes it."""
     edit(repo / "fleet", "apps/storefront/catalog.yaml", "replicas: 2", "replicas: -2")
     commit(repo, "broken")
     edit(repo / "fleet", "apps/storefront/catalog.yaml", "replicas: -2", "replicas: 2")
     commit(repo, "fixed")
-    result = run("diff", str(repo / "fleet"), "--base", "HEAD~1", "--head", "HEAD")
-    assert result.exit_code == 2
-    assert "base revision HEAD~1" in result.output and "does not render" in result.output
+
+
+def test_a_fix_of_a_broken_base_exits_1_with_the_heads_objects_added_and_a_note(
+    repo: Path,
+) -> None:
+    broken_main(repo)
+    code, data = diff(repo)
+    assert code == 1
+    assert data["base"]["renders"] is False
+    (error,) = data["base"]["errors"]
+    assert error["file"].endswith("fleet/apps/storefront/catalog.yaml")
+    assert (error["field"], error["severity"]) == ("spec.replicas", "error")
+    prod = cluster(data, "prod-eu")
+    assert "Deployment/storefront/catalog" in refs(prod["added"])
+    assert prod["removed"] == [] and prod["changed"] == []
+    _, (render,) = render_path(repo / "fleet", ["prod-eu"])
+    assert len(prod["added"]) == len(render.objects)
+
+
+def test_a_fix_of_a_broken_base_says_so_in_text_and_markdown(repo: Path) -> None:
+    broken_main(repo)
+    text = run("diff", str(repo / "fleet"), "--base", "HEAD~1", "--head", "HEAD")
+    assert text.exit_code == 1
+    assert (
+        "note: the fleet at HEAD~1 (" in text.stdout and "does not render (1 error)" in text.stdout
+    )
+    assert "catalog.yaml:" in text.stdout and ": error: spec.replicas:" in text.stdout
+    md = run("diff", str(repo / "fleet"), "--base", "HEAD~1", "--head", "HEAD", "-o", "markdown")
+    assert md.exit_code == 1 and md.stdout.startswith("<!-- specc-diff -->")
+    assert "**Note: the fleet at" in md.stdout and "every object is shown as added" in md.stdout
+    # The comment names the file as the repository holds it.
+    assert "\nfleet/apps/storefront/catalog.yaml:" in md.stdout
+
+
+def test_a_broken_base_and_a_broken_head_is_the_heads_errors(repo: Path) -> None:
+    edit(repo / "fleet", "apps/storefront/catalog.yaml", "replicas: 2", "replicas: -2")
+    commit(repo, "broken")
+    edit(repo / "fleet", "apps/storefront/web.yaml", "minReplicas: 2", "minReplicas: 0")
+    commit(repo, "still broken")
+    result = run("diff", str(repo / "fleet"), "--base", "HEAD~1", "--head", "HEAD", "-o", "json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and data["side"] == "head"
+    assert {e["file"].rsplit("/", 1)[1] for e in data["errors"]} == {"catalog.yaml", "web.yaml"}
 
 
 # --- the PR comment --------------------------------------------------------------
@@ -378,21 +421,17 @@ def test_a_base_rendered_in_a_worker_equals_one_rendered_in_process(
         ]
 
 
-def test_a_broken_base_in_a_worker_is_reported_as_a_revision_error(
+def test_a_broken_base_in_a_worker_comes_back_empty_with_its_errors(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from specc import gitrev
 
-    edit(repo / "fleet", "apps/storefront/catalog.yaml", "replicas: 2", "replicas: -2")
-    commit(repo, "broken")
-    edit(repo / "fleet", "apps/storefront/catalog.yaml", "replicas: -2", "replicas: 2")
-    commit(repo, "fixed")
+    broken_main(repo)
     monkeypatch.setattr(gitrev.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     monkeypatch.setattr(gitrev.os, "cpu_count", lambda: 2)
-    with pytest.raises(gitrev.RevisionError) as info:
-        gitrev.render_sides(repo / "fleet", "HEAD~1", "HEAD", parallel=True)
-    assert info.value.exit_code == 2
-    assert any("catalog.yaml" in str(f) for f in info.value.error.findings)
+    before, after = gitrev.render_sides(repo / "fleet", "HEAD~1", "HEAD", parallel=True)
+    assert before.renders == [] and after.renders
+    assert any("catalog.yaml" in str(f) for f in before.errors)
 
 
 def test_a_busy_machine_renders_both_sides_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
