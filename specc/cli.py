@@ -153,12 +153,17 @@ def validate(fleet: Path | None, output: str) -> None:
             {
                 "ok": True,
                 "errors": [],
+                "warnings": report.findings_json(valid.warnings, _fleet_root()),
                 "clusters": len(valid.clusters),
                 "teams": len(valid.teams),
                 "apps": apps,
             }
         )
     else:
+        from specc import report
+
+        for line in report.finding_lines(valid.warnings, _fleet_root()):
+            _stderr().print(_severity_markup(line), highlight=False)
         click.echo(
             f"fleet {valid.fleet.metadata.name} is valid: {len(valid.clusters)} clusters, "
             f"{len(valid.teams)} teams, {apps} apps"

@@ -50,10 +50,30 @@ class SourceMap:
     path: str
     values: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
     keys: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    #: For quoted and multi-line scalars: (offset in the value, line, column) where each
+    #: source line's text starts, so that a problem inside a value (a PromQL expression,
+    #: a template) is located at its own line. Plain one-line scalars need none.
+    scalars: dict[FieldPath, tuple[tuple[int, int, int], ...]] = field(default_factory=dict)
 
     def value(self, loc: FieldPath) -> Position:
         """Return the position of the value at ``loc``, or of its nearest ancestor."""
         return self._lookup(self.values, loc)
+
+    def within(self, loc: FieldPath, offset: int) -> Position:
+        """Return the position of the character at ``offset`` in the string value at ``loc``."""
+        segments = self.scalars.get(loc)
+        if not segments:
+            start = self.value(loc)
+            if start.line and loc in self.values:
+                return Position(self.path, start.line, start.column + offset)
+            return start
+        hit = segments[0]
+        for segment in segments:
+            if segment[0] > offset:
+                break
+            hit = segment
+        value_offset, line, column = hit
+        return Position(self.path, line, column + max(offset - value_offset, 0))
 
     def key(self, loc: FieldPath) -> Position:
         """Return the position of the key that names ``loc`` (its value if no key)."""
@@ -75,6 +95,7 @@ class SourceMap:
         out = SourceMap(self.path)
         out.values = {k[n:]: v for k, v in self.values.items() if k[:n] == prefix}
         out.keys = {k[n:]: v for k, v in self.keys.items() if k[:n] == prefix and len(k) > n}
+        out.scalars = {k[n:]: v for k, v in self.scalars.items() if k[:n] == prefix}
         return out
 
 
@@ -116,8 +137,9 @@ class Fleet:
 class _Builder:
     """Turns a composed node tree into plain values plus a :class:`SourceMap`."""
 
-    def __init__(self, source: SourceMap) -> None:
+    def __init__(self, source: SourceMap, lines: list[str] | None = None) -> None:
         self.source = source
+        self.lines = lines or []
         self.findings: list[Finding] = []
         self.count = 0
         self._constructor = yaml.constructor.SafeConstructor()
@@ -138,7 +160,10 @@ class _Builder:
         mark = node.start_mark
         self.source.values[loc] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):  # the common case first
-            return self._scalar(node)
+            value = self._scalar(node)
+            if (node.style or node.end_mark.line != mark.line) and isinstance(value, str):
+                self.source.scalars[loc] = self._segments(node, value)
+            return value
         if node.tag not in _COLLECTION_TAGS:
             # A tag on a collection (`!!python/object/apply`, `!Ref`, `!!omap`) would
             # otherwise be dropped silently and the collection read as a plain one.
@@ -172,6 +197,34 @@ class _Builder:
             keys[path] = (mark.line + 1, mark.column + 1)
             out[key] = build(value_node, path, depth)
         return out
+
+    def _segments(self, node: yaml.ScalarNode, value: str) -> tuple[tuple[int, int, int], ...]:
+        """Return where each source line of a quoted or multi-line scalar starts in its value.
+
+        Folding and escapes change the text, so each line's stripped text is looked up
+        in the value in order; a line not found (an escape) keeps the previous mapping.
+        """
+        start, end = node.start_mark, node.end_mark
+        quoted = node.style in ("'", '"')
+        out: list[tuple[int, int, int]] = []
+        found = 0
+        first = start.line + (1 if node.style in ("|", ">") else 0)
+        for number in range(first, min(end.line, len(self.lines) - 1) + 1):
+            raw = self.lines[number]
+            begin = start.column + (1 if quoted else 0) if number == start.line else 0
+            stop = end.column - (1 if quoted else 0) if number == end.line else len(raw)
+            text = raw[begin:stop]
+            stripped = text.lstrip(" \t")
+            begin += len(text) - len(stripped)
+            stripped = stripped.rstrip(" \t\r")
+            if not stripped:
+                continue
+            at = value.find(stripped, found)
+            if at < 0:
+                continue
+            out.append((at, number + 1, begin + 1))
+            found = at + len(stripped)
+        return tuple(out)
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
@@ -260,6 +313,7 @@ def parse_text(text: str, path: str) -> tuple[list[Document], list[Finding]]:
         if deep is not None:
             return [], [deep]
     loader = _Loader(text)
+    lines: list[str] | None = None
     try:
         index = 0
         while loader.check_node():
@@ -270,7 +324,9 @@ def parse_text(text: str, path: str) -> tuple[list[Document], list[Finding]]:
             if node is None:
                 break
             source = SourceMap(path)
-            builder = _Builder(source)
+            if lines is None:
+                lines = text.split("\n")
+            builder = _Builder(source, lines)
             try:
                 data = builder.build(node, ())
             except _Refused as refused:

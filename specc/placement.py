@@ -43,11 +43,15 @@ def merge_sources(base: SourceMap, patch: SourceMap, at: FieldPath, prefix: Fiel
 
     An overridden value then points at the override's line, not the base's.
     """
-    out = SourceMap(base.path, dict(base.values), dict(base.keys))
+    out = SourceMap(base.path, dict(base.values), dict(base.keys), dict(base.scalars))
     n = len(prefix)
     for loc, pos in patch.values.items():
         if loc[:n] == prefix:
             out.values[at + loc[n:]] = pos
+            out.scalars.pop(at + loc[n:], None)
+    for loc, segments in patch.scalars.items():
+        if loc[:n] == prefix:
+            out.scalars[at + loc[n:]] = segments
     for loc, pos in patch.keys.items():
         if loc[:n] == prefix and len(loc) > n:
             out.keys[at + loc[n:]] = pos

@@ -70,6 +70,8 @@ class ValidFleet:
     teams: dict[str, tuple[Team, Document]]
     apps: list[ValidApp]
     crds: list[Document] = field(default_factory=list)
+    #: What is worth saying but does not fail the fleet (Prometheus only warns about it).
+    warnings: list[Finding] = field(default_factory=list)
 
     @property
     def clusters(self) -> list[Cluster]:
@@ -144,6 +146,10 @@ def _finding(model: type[BaseModel], err: Any, data: Any, source: SourceMap) -> 
         msg = msg.removeprefix(prefix)
     if kind == "literal_error" and "expected" in err.get("ctx", {}):
         msg = f"expected {err['ctx']['expected']}, got {err.get('input')!r}"
+    # A problem inside a value (a PromQL expression, a template) says where in it.
+    offset = (err.get("ctx") or {}).get("specc_offset")
+    if isinstance(offset, int):
+        return Finding(source.within(loc, offset), msg, dotted)
     return Finding(source.value(loc), msg, dotted)
 
 
@@ -282,6 +288,7 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
         namespaces[team.namespace] = doc
 
     apps: list[ValidApp] = []
+    warnings: list[Finding] = []
     seen: dict[tuple[str, str, str], Document] = {}
     for doc in raw.apps:
         bad = _check_header(doc, APP_KINDS)
@@ -309,10 +316,28 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
         seen[app.key] = doc
         apps.append(app)
         findings.extend(_app_rules(raw.root, app, teams, broken_teams, fleet_model))
+        warnings.extend(_app_warnings(app))
 
     if findings or fleet_model is None or fleet_doc is None:
         raise ValidationError(findings)
-    return ValidFleet(raw.root, fleet_model, fleet_doc, teams, apps, raw.crds)
+    return ValidFleet(
+        raw.root, fleet_model, fleet_doc, teams, apps, raw.crds, sorted(set(warnings))
+    )
+
+
+def _app_warnings(app: ValidApp) -> list[Finding]:
+    """Return the warnings of one app: rules Prometheus evaluates twice."""
+    from specc.spec.monitoring import MonitoringStack, rule_warnings
+
+    if not isinstance(app.model, MonitoringStack):
+        return []
+    out = []
+    for loc, message in rule_warnings(app.model.spec.rules):
+        full = ("spec", "rules", *loc)
+        out.append(
+            Finding(app.doc.source.value(full), message, _dotted(full), severity="warning")
+        )
+    return out
 
 
 def _dup(doc: Document, loc: FieldPath, what: str, first: Document) -> Finding:
@@ -501,6 +526,31 @@ def _manifest_files(root: Path, app: ValidApp) -> list[Finding]:
     return out
 
 
+def _prometheus_rule(source: SourceMap, loc: FieldPath, obj: dict[str, Any]) -> list[Finding]:
+    """Return the problems of a PrometheusRule's groups, checked as MonitoringStack rules are.
+
+    The CRD's schema checks the shape later; the PromQL and template checks only run
+    here, where each problem is located inside the expression or template.
+    """
+    from specc.spec.monitoring import PrometheusRuleSpec
+
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return []
+    at = (*loc, "spec")
+    _, problems = typed(PrometheusRuleSpec, spec, source.sub(at))
+    prefix = _dotted(at)
+    return [
+        Finding(
+            f.position,
+            f.message,
+            f"{prefix}.{f.field_path}" if prefix and f.field_path else prefix or f.field_path,
+            f.subject,
+        )
+        for f in problems
+    ]
+
+
 def _manifest_rules(item: ManifestObject) -> list[Finding]:
     obj, loc, where, dotted = item.body, item.loc, item.position, item.field_path
     if not isinstance(obj, dict):
@@ -515,6 +565,10 @@ def _manifest_rules(item: ManifestObject) -> list[Finding]:
     meta = obj.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
         out.append(Finding(where, "object needs metadata.name", dotted))
+    if obj.get("kind") == "PrometheusRule" and str(obj.get("apiVersion", "")).startswith(
+        "monitoring.coreos.com/"
+    ):
+        out.extend(_prometheus_rule(item.source, loc, obj))
     if (
         obj.get("kind") == "Secret"
         and obj.get("apiVersion") == "v1"

@@ -72,7 +72,14 @@ def test_validate_json_output_of_a_valid_fleet() -> None:
     code, out, _ = run("validate", str(FLEET), "-o", "json")
     assert (code, json.loads(out)) == (
         0,
-        {"ok": True, "errors": [], "clusters": 3, "teams": 3, "apps": app_count()},
+        {
+            "ok": True,
+            "errors": [],
+            "warnings": [],
+            "clusters": 3,
+            "teams": 3,
+            "apps": app_count(),
+        },
     )
 
 

@@ -150,6 +150,17 @@ def _manifests_file(ref: str, then: Callable[[Path], None]) -> Callable[[Path], 
     return build
 
 
+def _stack_with_expr(expr: str) -> Callable[[Path], None]:
+    """A MonitoringStack whose one rule has ``expr`` (line 11 of apps/alpha/mon.yaml)."""
+    return _write(
+        "apps/alpha/mon.yaml",
+        "apiVersion: specc.dev/v1alpha1\nkind: MonitoringStack\n"
+        "metadata: {name: mon, team: alpha}\nspec:\n  prometheus: {storage: {size: 1Gi}}\n"
+        "  rules:\n    groups:\n      - name: g\n        rules:\n          - record: x:y\n"
+        f"            expr: '{expr}'\n",
+    )
+
+
 MB = 1 << 20
 GENERATED = [
     Case("big-file", "validate", "apps/alpha/big.yaml", "over the 4194304 limit",
@@ -200,6 +211,23 @@ GENERATED = [
          _fifo("config/app.conf", replace=True)),
     Case("fifo-manifests-file", "validate", "apps/alpha/raw.yaml:5", "is not a regular file",
          _manifests_file("../../raw/x.yaml", _fifo("raw/x.yaml"))),
+    # PromQL that crashed a native parser (stack overflow) or cost cubic time and memory.
+    Case("promql-10000-unary-minus", "validate", "apps/alpha/mon.yaml:11", "nests deeper than",
+         _stack_with_expr("-" * 10_000 + "up")),
+    Case("promql-5000-or-terms", "validate", "apps/alpha/mon.yaml:11", "nests deeper than",
+         _stack_with_expr(" or ".join(["up"] * 5_000))),
+    Case("promql-12000-parentheses", "validate", "apps/alpha/mon.yaml:11", "nests deeper than",
+         _stack_with_expr("(" * 12_000 + "up" + ")" * 12_000)),
+    Case("promql-5000-nested-calls", "validate", "apps/alpha/mon.yaml:11", "nests deeper than",
+         _stack_with_expr("abs(" * 5_000 + "up" + ")" * 5_000)),
+    Case("promql-50kb-expression", "validate", "apps/alpha/mon.yaml:11", "over specc's limit",
+         _stack_with_expr("sum(" + " + ".join(['rate(http_requests_total{job="web"}[5m])'] * 1_300) + ")")),
+    Case("template-10000-nested-ifs", "validate", "apps/alpha/mon.yaml:", "nests deeper than",
+         _write("apps/alpha/mon.yaml", "apiVersion: specc.dev/v1alpha1\nkind: MonitoringStack\n"
+                "metadata: {name: mon, team: alpha}\nspec:\n  prometheus: {storage: {size: 1Gi}}\n"
+                "  rules:\n    groups:\n      - name: g\n        rules:\n          - alert: A\n"
+                "            expr: up == 0\n            labels: {severity: info}\n"
+                "            annotations: {summary: '" + "{{ if 1 }}" * 10_000 + "'}\n")),
 ]  # fmt: skip
 
 CASES = static_cases() + GENERATED
@@ -270,6 +298,9 @@ def test_json_output_locates_every_error(tmp_path: Path) -> None:
 
 
 SUBPROCESS_CASES = [
+    "promql-10000-unary-minus",
+    "promql-12000-parentheses",
+    "promql-50kb-expression",
     "big-file",
     "big-image",
     "many-documents",

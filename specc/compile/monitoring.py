@@ -322,6 +322,14 @@ def _prometheus_rule(
         group: dict[str, Any] = {"name": g.name}
         if g.interval:
             group["interval"] = g.interval
+        if g.labels:
+            group["labels"] = dict(sorted(g.labels.items()))
+        if g.limit is not None:
+            group["limit"] = g.limit
+        if g.partial_response_strategy is not None:
+            group["partial_response_strategy"] = g.partial_response_strategy
+        if g.query_offset:
+            group["query_offset"] = g.query_offset
         rules = []
         for r in g.rules:
             rule: dict[str, Any] = {"alert": r.alert} if r.alert else {"record": r.record}

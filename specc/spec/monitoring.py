@@ -1,10 +1,13 @@
 """Kind ``MonitoringStack``: a team's own Prometheus and Alertmanager, and its alert rules.
 
-Rules are checked here, at validation, so that a broken rule fails the pull request
-instead of going unevaluated: every ``expr`` is parsed by a real PromQL parser
-(``promql-parser``), ``for`` and intervals must be Prometheus durations, group names
-and alerts must be unique, and every alert must carry the required labels. Each
-problem is raised at the field it concerns, so it reports that field's file:line:col.
+Rule groups are written as in a Prometheus rule file (``keep_firing_for``,
+``query_offset``, ``limit``, group ``labels``), so that a team can paste one, and are
+checked here, at validation, as Prometheus 3 checks them: every ``expr`` is parsed as
+Prometheus parses it (:mod:`specc.promql`), every alert's labels and annotations as
+Go templates with Prometheus's functions (:mod:`specc.gotemplate`), durations as
+Prometheus durations, group names must be unique. specc adds one rule of its own:
+every alert carries the required labels. Each problem is raised at the field it
+concerns, and a problem inside an expression or a template at its own line and column.
 """
 
 from __future__ import annotations
@@ -12,7 +15,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError, ValidationError
 
 from specc.spec.apps import _App
@@ -30,7 +40,6 @@ from specc.spec.base import (
 _DURATION = re.compile(
     r"^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$"
 )
-_METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
@@ -48,67 +57,21 @@ def prometheus_duration(value: str) -> str:
 
 
 def promql_expression(value: str) -> str:
-    """Accept a PromQL expression that parses and whose selectors can match something."""
-    import promql_parser  # lazily: only documents with rules pay for it
+    """Accept a PromQL expression that Prometheus 3 parses (see :mod:`specc.promql`).
 
-    text = value.strip()
-    if not text:
-        raise ValueError("expr is empty")
-    try:
-        tree = promql_parser.parse(text)
-    except ValueError as exc:
-        raise ValueError(f"PromQL: {exc}") from None
-    problems: list[str] = []
+    A problem is raised with its offset in the value (context key ``specc_offset``),
+    so that it is reported at its own line and column inside a multi-line ``expr``.
+    """
+    from specc import promql  # lazily: only documents with rules pay for it
 
-    def visit(node: Any) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            problems.extend(_matcher_problems(node))
-
-    promql_parser.walk(tree, visit)
-    if problems:
-        raise ValueError(f"PromQL: {problems[0]}")
-    result = _result_type(tree)
-    if result in ("matrix", "string"):
-        raise ValueError(
-            f"PromQL: a rule's expression must give an instant vector or a scalar, "
-            f"this one gives a {result} (wrap a range selector in a function such as rate())"
+    if not value.strip():
+        raise ValueError("field 'expr' must be set in rule")
+    problem = promql.check(value)
+    if problem is not None:
+        raise PydanticCustomError(
+            "promql", "PromQL: " + problem.message, {"specc_offset": problem.pos}
         )
     return value
-
-
-def _matcher_problems(selector: Any) -> list[str]:
-    """Return what makes a vector selector's label matchers wrong though they parse."""
-    import promql_parser
-
-    out: list[str] = []
-    equal: dict[str, str] = {}
-    for m in selector.matchers.matchers:
-        if not _LABEL_NAME.match(m.name):
-            out.append(f"{m.name!r} is not a valid label name")
-        if m.op == promql_parser.MatchOp.Equal:
-            seen = equal.setdefault(m.name, m.value)
-            if seen != m.value:
-                out.append(
-                    f"selector {selector.prettify()} requires {m.name}={seen!r} and "
-                    f"{m.name}={m.value!r} at once: it can never match"
-                )
-    if selector.name is not None and not _METRIC_NAME.match(selector.name):
-        out.append(f"{selector.name!r} is not a valid metric name")
-    return out
-
-
-def _result_type(node: Any) -> str:
-    import promql_parser
-
-    while isinstance(node, promql_parser.ParenExpr):
-        node = node.expr
-    if isinstance(node, promql_parser.MatrixSelector | promql_parser.SubqueryExpr):
-        return "matrix"
-    if isinstance(node, promql_parser.StringLiteral):
-        return "string"
-    if isinstance(node, promql_parser.Call):
-        return str(node.func.return_type).rsplit(".", 1)[-1].lower()
-    return "vector"
 
 
 def _label_names(value: dict[str, str]) -> dict[str, str]:
@@ -121,18 +84,6 @@ def _label_names(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-def _template(text: str) -> str:
-    if text.count("{{") != text.count("}}"):
-        raise ValueError("unbalanced '{{' and '}}' in this template")
-    return text
-
-
-def _metric_name(value: str) -> str:
-    if not _METRIC_NAME.match(value):
-        raise ValueError(f"{value!r} is not a valid metric name")
-    return value
-
-
 def _secret_key(value: str) -> str:
     if len(value) > 253 or not _SECRET_KEY.match(value):
         raise ValueError(f"{value!r} is not a valid Secret key")
@@ -140,11 +91,25 @@ def _secret_key(value: str) -> str:
 
 
 Duration = Annotated[str, AfterValidator(prometheus_duration)]
-PromQL = Annotated[str, AfterValidator(promql_expression)]
 PromLabels = Annotated[dict[str, str], AfterValidator(_label_names)]
-Annotations = dict[str, Annotated[str, AfterValidator(_template)]]
-MetricName = Annotated[str, AfterValidator(_metric_name)]
 SecretKey = Annotated[str, AfterValidator(_secret_key)]
+
+
+def _located_at(errors: list[tuple[tuple[str | int, ...], str, int | None]]) -> ValidationError:
+    """Return :func:`_located`'s error, each problem optionally at an offset in its value."""
+    return ValidationError.from_exception_data(
+        "MonitoringStack",
+        [
+            {
+                "type": PydanticCustomError(
+                    "monitoring", message, {} if offset is None else {"specc_offset": offset}
+                ),
+                "loc": loc,
+                "input": None,
+            }
+            for loc, message, offset in errors
+        ],
+    )
 
 
 def _located(errors: list[tuple[tuple[str | int, ...], str]]) -> ValidationError:
@@ -162,39 +127,132 @@ def _located(errors: list[tuple[tuple[str | int, ...], str]]) -> ValidationError
     )
 
 
-class Rule(SpecModel):
-    """An alerting rule (``alert``) or a recording rule (``record``)."""
+def _as_text(value: Any) -> Any:
+    """Prometheus reads a number or boolean where a rule wants text as the text written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
 
-    alert: MetricName | None = None
-    record: MetricName | None = None
-    expr: PromQL
+
+def _text_map(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _as_text(v) for k, v in value.items()}
+    return value
+
+
+RuleText = Annotated[str, BeforeValidator(_as_text)]
+RuleLabels = Annotated[dict[str, RuleText], BeforeValidator(_text_map)]
+
+
+class _PrometheusForm(SpecModel):
+    """A model spelled as Prometheus's rule files and PrometheusRule objects spell it."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=None, validate_default=False)
+
+
+class Rule(_PrometheusForm):
+    """An alerting rule (``alert``) or a recording rule (``record``), as in a rule file."""
+
+    #: Any non-empty text: Prometheus does not restrict alert names.
+    alert: RuleText | None = None
+    record: RuleText | None = None
+    expr: Annotated[RuleText, AfterValidator(promql_expression)]
     for_: Duration | None = Field(default=None, alias="for")
-    keep_firing_for: Duration | None = None
-    labels: PromLabels = Field(default_factory=dict)
-    annotations: Annotations = Field(default_factory=dict)
+    keep_firing_for: Duration | None = Field(
+        default=None, validation_alias=AliasChoices("keep_firing_for", "keepFiringFor")
+    )
+    labels: RuleLabels = Field(default_factory=dict)
+    annotations: RuleLabels = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _one_kind(self) -> Rule:
-        if (self.alert is None) == (self.record is None):
-            raise ValueError("set exactly one of alert (an alerting rule) and record")
-        if self.record is not None and (self.for_ or self.keep_firing_for or self.annotations):
-            raise ValueError(
-                f"recording rule {self.record!r}: for, keepFiringFor and annotations "
-                "belong to alerting rules"
-            )
+    def _as_prometheus_reads_it(self) -> Rule:
+        # model/rulefmt's Rule.Validate, in its words.
+        errors: list[tuple[tuple[str | int, ...], str, int | None]] = []
+        if self.alert and self.record:
+            errors.append((("record",), "only one of 'record' and 'alert' must be set", None))
+        elif not self.alert and not self.record:
+            errors.append(((), "one of 'record' or 'alert' must be set", None))
+        if self.record:
+            for name, value in (
+                ("annotations", self.annotations),
+                ("for", self.for_ not in (None, "0", "0s") and self.for_),
+                ("keep_firing_for", self.keep_firing_for not in (None, "0", "0s")),
+            ):
+                if value:
+                    errors.append((("record",), f"invalid field {name!r} in recording rule", None))
+            if "{" in self.record or "}" in self.record:
+                errors.append(
+                    (
+                        ("record",),
+                        "braces present in the recording rule name; should it be in expr?: "
+                        + self.record,
+                        None,
+                    )
+                )
+        for key in self.labels:
+            if not key or key == "__name__":
+                errors.append((("labels", key), f"invalid label name: {key}", None))
+        for key in self.annotations:
+            if not key:
+                errors.append((("annotations", key), f"invalid annotation name: {key}", None))
+        if self.alert:
+            for field_name, values in (("labels", self.labels), ("annotations", self.annotations)):
+                for key, text in values.items():
+                    problem = template_problem(text)
+                    if problem is not None:
+                        what = "label" if field_name == "labels" else "annotation"
+                        errors.append(
+                            (
+                                (field_name, key),
+                                f"{what} {key!r}: template: {problem.message}",
+                                problem.pos,
+                            )
+                        )
+        if errors:
+            raise _located_at(errors)
         return self
 
 
-class RuleGroup(SpecModel):
+def template_problem(text: str) -> Any:
+    """Return the problem Prometheus's template parser finds in an alert's text, or None."""
+    if "{{" not in text:
+        return None
+    from specc.gotemplate import check_template
+
+    return check_template(text)
+
+
+class RuleGroup(_PrometheusForm):
+    """A rule group, with every field Prometheus and PrometheusRule accept."""
+
     name: Annotated[str, Field(min_length=1)]
     #: How often the group is evaluated (default: the stack's evaluationInterval).
     interval: Duration | None = None
-    rules: Annotated[list[Rule], Field(min_length=1)]
+    query_offset: Duration | None = Field(
+        default=None, validation_alias=AliasChoices("query_offset", "queryOffset")
+    )
+    #: Alerts or series one evaluation may produce; 0: no limit.
+    limit: Annotated[int, Field(ge=0)] | None = None
+    #: Labels added to every rule of the group (a rule's own win).
+    labels: RuleLabels = Field(default_factory=dict)
+    #: Thanos Ruler's; prometheus-operator passes it through.
+    partial_response_strategy: Annotated[str, Field(pattern=r"^(?i)(abort|warn)?$")] | None = None
+    rules: list[Rule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _labels(self) -> RuleGroup:
+        bad = [k for k in self.labels if not k or k == "__name__"]
+        if bad:
+            raise _located_at([(("labels", k), f"invalid label name: {k}", None) for k in bad])
+        return self
 
 
 class Rules(SpecModel):
     #: Labels every alert must carry, e.g. ``severity`` for routing.
     required_labels: list[str] = Field(default_factory=lambda: ["severity"])
+    #: Rule groups as in a Prometheus rule file (snake_case, as Prometheus spells them).
     groups: list[RuleGroup] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -210,25 +268,11 @@ class Rules(SpecModel):
                     )
                 )
             groups.setdefault(group.name, gi)
-            # The same alert may stand twice with different labels (warning and
-            # critical thresholds); twice with the same labels it is a copy.
-            seen: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
             for ri, rule in enumerate(group.rules):
-                name = rule.alert or rule.record or ""
-                key = (name, tuple(sorted(rule.labels.items())))
-                field_name = "alert" if rule.alert else "record"
-                if key in seen:
-                    errors.append(
-                        (
-                            ("groups", gi, "rules", ri, field_name),
-                            f"{field_name} {name!r} with the same labels is already defined "
-                            f"as groups[{gi}].rules[{seen[key]}]",
-                        )
-                    )
-                seen.setdefault(key, ri)
                 if rule.alert is None:
                     continue
-                missing = [lb for lb in self.required_labels if lb not in rule.labels]
+                labels = {**group.labels, **rule.labels}
+                missing = [lb for lb in self.required_labels if lb not in labels]
                 if missing:
                     where: tuple[str | int, ...] = ("groups", gi, "rules", ri)
                     where += ("labels",) if "labels" in rule.model_fields_set else ("alert",)
@@ -242,6 +286,54 @@ class Rules(SpecModel):
         if errors:
             raise _located(errors)
         return self
+
+
+class PrometheusRuleSpec(_PrometheusForm):
+    """The spec of a PrometheusRule object given whole (Manifests): its groups."""
+
+    groups: list[RuleGroup] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> PrometheusRuleSpec:
+        names: dict[str, int] = {}
+        errors: list[tuple[tuple[str | int, ...], str]] = []
+        for gi, group in enumerate(self.groups):
+            if group.name in names:
+                errors.append(
+                    (
+                        ("groups", gi, "name"),
+                        f"rule group {group.name!r} is already defined as groups[{names[group.name]}]",
+                    )
+                )
+            names.setdefault(group.name, gi)
+        if errors:
+            raise _located(errors)
+        return self
+
+
+def rule_warnings(rules: Rules | PrometheusRuleSpec) -> list[tuple[tuple[str | int, ...], str]]:
+    """Return what Prometheus only warns about: rules repeated with the same labels.
+
+    ``promtool check rules`` lints duplicates (same name and labels in a group) without
+    failing: a widely used rule set splits one series by ``code`` this way.
+    """
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    for gi, group in enumerate(rules.groups):
+        seen: dict[tuple[str, str, tuple[tuple[str, str], ...]], int] = {}
+        for ri, rule in enumerate(group.rules):
+            kind = "alert" if rule.alert else "record"
+            name = rule.alert or rule.record or ""
+            key = (kind, name, tuple(sorted(rule.labels.items())))
+            if key in seen:
+                out.append(
+                    (
+                        ("groups", gi, "rules", ri, kind),
+                        f"{kind} {name!r} with the same labels is already defined as "
+                        f"groups[{gi}].rules[{seen[key]}] (Prometheus evaluates both)",
+                    )
+                )
+            seen.setdefault(key, ri)
+    return out
 
 
 class Volume(SpecModel):
