@@ -598,6 +598,8 @@ class _Parser:
             return item
         if typ == "number" and not _number_ok(item.val):
             raise self._fail(f"illegal number syntax: {_quote(item.val)}", item.pos)
+        if typ == "charconst" and not _char_ok(item.val):
+            raise self._fail(f"malformed character constant: {item.val}", item.pos)
         if typ in ("dot", "nil", "field", "bool", "number", "complex", "charconst"):
             return item
         if typ in ("string", "rawstring"):
@@ -625,6 +627,19 @@ def _number_ok(text: str) -> bool:
     if "p" in body.lower() and body.lower().startswith("0x"):
         return True  # a hexadecimal float, which Go reads and specc need not evaluate
     return bool(body) and go_number(body) is not None
+
+
+def _char_ok(text: str) -> bool:
+    """Whether a character constant holds exactly one character (strconv.UnquoteChar)."""
+    body = text[1:-1]
+    if not body.startswith("\\"):
+        return len(body) == 1 and body != "'"
+    from specc.promql.parser import go_unquote
+
+    try:
+        return len(go_unquote("'" + body + "'")) == 1
+    except ValueError:
+        return False
 
 
 def check_template(

@@ -334,9 +334,7 @@ def _app_warnings(app: ValidApp) -> list[Finding]:
     out = []
     for loc, message in rule_warnings(app.model.spec.rules):
         full = ("spec", "rules", *loc)
-        out.append(
-            Finding(app.doc.source.value(full), message, _dotted(full), severity="warning")
-        )
+        out.append(Finding(app.doc.source.value(full), message, _dotted(full), severity="warning"))
     return out
 
 

@@ -66,7 +66,9 @@ def functions(source: str) -> list[tuple[str, tuple[str, ...], int, str, bool]]:
         found = re.search(r"ArgTypes:\s*\[\]ValueType\{(.*?)\}", text, re.S)
         assert found, name
         args = tuple(
-            a.strip().replace("ValueType", "").lower() for a in found.group(1).split(",") if a.strip()
+            a.strip().replace("ValueType", "").lower()
+            for a in found.group(1).split(",")
+            if a.strip()
         )
         variadic = re.search(r"Variadic:\s*(-?\d+)", text)
         ret = re.search(r"ReturnType:\s*ValueType(\w+)", text)
@@ -82,7 +84,9 @@ def main(version: str) -> None:
     source = (module_dir(version) / "promql" / "parser" / "functions.go").read_text()
     lines = [HEADER.format(module=MODULE, version=version)]
     for name, args, variadic, ret, experimental in functions(source):
-        lines.append(f"    {name!r}: Function({name!r}, {args!r}, {variadic}, {ret!r}, {experimental}),\n")
+        lines.append(
+            f"    {name!r}: Function({name!r}, {args!r}, {variadic}, {ret!r}, {experimental}),\n"
+        )
     lines.append("}\n")
     OUT.write_text("".join(lines), encoding="utf-8")
     subprocess.run([sys.executable, "-m", "ruff", "format", str(OUT)], check=False)

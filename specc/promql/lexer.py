@@ -125,6 +125,9 @@ class Lexer:
         self.bracket_open = False
         self.got_colon = False
         self.got_duration = False
+        #: Inside brackets after a number, Prometheus's lexer is back in its statement
+        #: state (lexNumberOrDuration returns lexStatements): its messages differ.
+        self.bracket_statements = False
         self.done = False
 
     # -- helpers ------------------------------------------------------------------------
@@ -173,7 +176,7 @@ class Lexer:
                 return Item(EOF, len(self.text), "")
             if self.brace_open:
                 item = self._inside_braces()
-            elif self.bracket_open:
+            elif self.bracket_open and not self.bracket_statements:
                 item = self._duration_expr()
             else:
                 item = self._statements()
@@ -189,6 +192,8 @@ class Lexer:
         if self.text.startswith("#", self.pos):
             return self._comment()
         c = self._next()
+        if self.bracket_open and c and (_alpha(c) or c in ":[]"):
+            return self._statements_in_brackets(c)
         if c == "":
             self._backup()
             self.start = self.pos
@@ -246,6 +251,7 @@ class Lexer:
         if c == "[":
             self.got_colon = False
             self.got_duration = False
+            self.bracket_statements = False
             item = self._emit(LEFT_BRACKET)
             self._skip_spaces()
             self.bracket_open = True
@@ -253,6 +259,23 @@ class Lexer:
         if c == "]":
             return self._error("unexpected right bracket ']'")
         return self._error(f"unexpected character: {_go_char(c)}")
+
+    def _statements_in_brackets(self, c: str) -> Item | None:
+        if c == ":":
+            if self.got_colon:
+                return self._error("unexpected colon ':'")
+            self.got_colon = True
+            return self._emit(COLON)
+        if c == "]":
+            self.bracket_open = self.bracket_statements = self.got_colon = False
+            return self._emit(RIGHT_BRACKET)
+        if c == "[":
+            return self._error("unexpected left bracket '['")
+        if c.lower() in "srm":
+            word = self._duration_keyword()
+            if word is not None:
+                return word
+        return self._error(f"unexpected character: {_go_char(c)}, expected ':'")
 
     def _comment(self) -> Item:
         while self.pos < len(self.text) and self.text[self.pos] not in "\r\n":
@@ -338,6 +361,7 @@ class Lexer:
         if ("0" <= c <= "9") or (c == "." and "0" <= self._peek() <= "9" and self._peek()):
             self._backup()
             self.got_duration = True
+            self.bracket_statements = True
             return self._number_or_duration()
         return self._error(f"unexpected character in duration expression: {_go_char(c)}")
 

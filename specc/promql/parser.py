@@ -130,6 +130,8 @@ class VectorSelector(Node):
     matchers: list[Matcher] = field(default_factory=list)
     offset: bool = False
     at: bool = False
+    anchored: bool = False
+    smoothed: bool = False
     bypass_empty_check: bool = False
 
     def type(self) -> str:
@@ -236,7 +238,7 @@ class Parser:
         self.text = text
         self.lexer = Lexer(text)
         self.errors: list[PromQLError] = []
-        self.tok = self._lex()
+        self.tok = Item(t.EOF, 0, "")
         self.last_closing = 0
         self.nesting = 0
 
@@ -292,6 +294,7 @@ class Parser:
 
     def parse(self) -> Node | None:
         try:
+            self.tok = self._lex()
             if self.tok.typ == t.EOF:
                 self._error("no expression found in input", 0)
                 return None
@@ -795,8 +798,8 @@ class Parser:
         tok = self.tok
         if tok.typ in ("start", "end"):
             self._advance()
-            self._expect(t.LEFT_PAREN, "", "")
-            self._expect(t.RIGHT_PAREN, "", "")
+            self._expect(t.LEFT_PAREN, "@", "timestamp")
+            self._expect(t.RIGHT_PAREN, "@", "timestamp")
             self._set_at(node)
             return
         sign = 1.0
@@ -807,7 +810,14 @@ class Parser:
         lit = self._number_literal()
         ts = sign * lit.value
         if math.isinf(ts) or math.isnan(ts) or abs(ts) >= 2.0**63:
-            self._error(f"timestamp out of bounds for @ modifier: {ts:f}", node.start)
+            shown = (
+                "NaN"
+                if math.isnan(ts)
+                else ("+Inf" if ts > 0 else "-Inf")
+                if math.isinf(ts)
+                else f"{ts:f}"
+            )
+            self._error(f"timestamp out of bounds for @ modifier: {shown}", node.start)
         self._set_at(node)
 
     def _set_at(self, node: Node) -> None:
@@ -833,8 +843,15 @@ class Parser:
     def _anchor(self, node: Node, kind: str) -> None:
         if isinstance(node, SubqueryExpr):
             self._error(f"{kind} modifier is not supported for subqueries", node.start)
-        elif not isinstance(node, VectorSelector | MatrixSelector):
-            self._error(f"{kind} modifier not implemented", node.start)
+            return
+        target = node.selector if isinstance(node, MatrixSelector) else node
+        if not isinstance(target, VectorSelector):
+            if not isinstance(node, MatrixSelector):
+                self._error(f"{kind} modifier not implemented", node.start)
+            return
+        setattr(target, kind, True)
+        if target.anchored and target.smoothed:
+            self._error("anchored and smoothed modifiers cannot be used together", node.start)
 
     # -- checkAST -------------------------------------------------------------------------
 

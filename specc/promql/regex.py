@@ -46,6 +46,8 @@ def compile_regex(value: str) -> Any:
     except re2.error as exc:
         raw = exc.args[0] if exc.args else b""
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        if text == "trailing \\":
+            text = "trailing backslash at end of expression: ``"
         for re2_words, go_words in _GO_WORDS.items():
             if text.startswith(re2_words):
                 text = go_words + "`" + text[len(re2_words) :] + "`"
