@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from specc.check import CrdSchemas, check_objects
 from specc.cli import cli
-from specc.compile import compile_fleet, fleet_crds
+from specc.compile import compile_fleet, fleet_crd_sources, fleet_crds
 from specc.compile.monitoring import operator_crds, retention_size
 from specc.objects import ClusterRender
 from specc.pipeline import compile_checked
@@ -258,7 +258,7 @@ def test_rendered_custom_resources_pass_the_shipped_crd_schemas() -> None:
 def test_the_crd_check_does_catch_a_field_the_operator_would_drop() -> None:
     fleet = valid(FLEET)
     prod = next(r for r in compile_fleet(fleet) if r.cluster == "prod-eu")
-    crds = CrdSchemas.from_documents(fleet_crds(fleet))
+    crds = CrdSchemas.from_documents(fleet_crd_sources(fleet))
     objects = [copy.deepcopy(o) for o in prod.objects if o.kind in ("Prometheus", "ServiceMonitor")]
     objects[0].body["spec"]["retentionSise"] = "1GiB"
     objects[1].body["spec"]["endpoints"][0]["port"] = 9090
@@ -268,7 +268,9 @@ def test_the_crd_check_does_catch_a_field_the_operator_would_drop() -> None:
     assert any("ServiceMonitor/storefront/monitoring-apps" in p and "port" in p for p in problems)
 
 
-def test_operator_crds_join_the_check_only_for_fleets_with_a_stack(fleet: Path) -> None:
+def test_the_operator_crds_are_known_to_every_fleet_without_being_read(fleet: Path) -> None:
+    from specc.compile import monitoring
+
     names = sorted(c["metadata"]["name"] for c in operator_crds())
     assert names == [
         "alertmanagerconfigs.monitoring.coreos.com",
@@ -278,9 +280,15 @@ def test_operator_crds_join_the_check_only_for_fleets_with_a_stack(fleet: Path) 
         "prometheusrules.monitoring.coreos.com",
         "servicemonitors.monitoring.coreos.com",
     ]
-    assert len(fleet_crds(valid(fleet))) == len(fleet_crds(valid(FLEET)))
     (fleet / STACK).unlink()
-    assert len(fleet_crds(valid(fleet))) == len(fleet_crds(valid(FLEET))) - len(names)
+    monitoring._load_crd_cached.cache_clear()
+    assert set(names) <= {c["metadata"]["name"] for c in fleet_crds(valid(fleet))}
+    compile_checked(valid(fleet))
+    # No resource of their kinds: no schema was read.
+    assert monitoring._load_crd_cached.cache_info().currsize == 0
+    compile_checked(valid(FLEET))
+    read = monitoring._load_crd_cached.cache_info().currsize
+    assert 0 < read <= len(names)
 
 
 # --- rule checks through `specc validate` ------------------------------------------------

@@ -1,183 +1,128 @@
-"""Derive the prometheus-operator CRDs that specc ships from typed models of them.
+"""Write specc/data/crds/: the prometheus-operator CRDs specc renders, from the upstream files.
 
-specc checks every Prometheus, Alertmanager, AlertmanagerConfig, PrometheusRule,
-ServiceMonitor and PodMonitor it renders against the CRD schema of that kind
-(specc/data/crds/). The upstream CRD files are large (~1 MB with descriptions) and
-cannot be fetched on these machines; PyPI can be reached, and the package
-``cloudcoil-models-prometheus-operator`` holds pydantic models generated from those
-very CRDs (one package version per operator version). This script turns the models'
-JSON Schemas back into structural ``openAPIV3Schema`` CRDs: same fields, types,
-required lists, enums, patterns and bounds; descriptions dropped.
+The CRDs are taken from the Go module github.com/prometheus-operator/prometheus-operator
+(example/prometheus-operator-crd/, the files the project releases), fetched with the Go
+toolchain from the Go module proxy. Every schema keyword is kept as upstream writes it
+(types, formats, patterns, enums, defaults, required lists, x-kubernetes-list-type,
+-list-map-keys, -map-type, -int-or-string, -preserve-unknown-fields, CEL rules); only
+``description`` texts are dropped. Each CRD is stored as compact JSON (read in
+milliseconds, only when a resource of its kinds is checked) with an ``index.json`` of
+names, kinds, scopes and versions that is all the other stages need.
 
-Run it in a throw-away virtualenv (the models are not a dependency of specc):
-
-    python3 -m venv /tmp/ccvenv
-    /tmp/ccvenv/bin/pip install cloudcoil-models-prometheus-operator==0.80.1.0
-    /tmp/ccvenv/bin/python tools/derive_prometheus_operator_crds.py specc/data/crds
+    python3 tools/derive_prometheus_operator_crds.py [VERSION]
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-OPERATOR_VERSION = "0.80.1"
-PACKAGE = f"cloudcoil-models-prometheus-operator=={OPERATOR_VERSION}.0"
-
-#: (module, class, plural, short names) of the kinds specc renders.
-KINDS = (
-    ("v1", "Prometheus", "prometheuses", ["prom"]),
-    ("v1", "Alertmanager", "alertmanagers", ["am"]),
-    ("v1", "PrometheusRule", "prometheusrules", ["promrule"]),
-    ("v1", "ServiceMonitor", "servicemonitors", ["smon"]),
-    ("v1", "PodMonitor", "podmonitors", ["pmon"]),
-    ("v1alpha1", "AlertmanagerConfig", "alertmanagerconfigs", ["amcfg"]),
+MODULE = "github.com/prometheus-operator/prometheus-operator"
+VERSION = "v0.85.0"
+OUT = Path(__file__).resolve().parent.parent / "specc" / "data" / "crds"
+#: The kinds specc renders (plural names).
+PLURALS = (
+    "alertmanagerconfigs",
+    "alertmanagers",
+    "podmonitors",
+    "prometheuses",
+    "prometheusrules",
+    "servicemonitors",
 )
-
-_KEEP = (
-    "type",
-    "format",
-    "enum",
-    "pattern",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "minLength",
-    "maxLength",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "minProperties",
-    "maxProperties",
-)
+#: Keys of a JSON-Schema-props node whose values are schema nodes (or maps/lists of them).
+_NODE = ("items", "additionalProperties", "not")
+_NODES = ("allOf", "anyOf", "oneOf")
+_NODE_MAPS = ("properties", "patternProperties", "definitions", "dependencies")
 
 
-def openapi(node: dict[str, Any], defs: dict[str, Any], depth: int = 0) -> dict[str, Any]:
-    """Return the structural OpenAPI v3 form of one pydantic JSON Schema node."""
-    if depth > 60:
-        raise RuntimeError("schema too deep (recursive model?)")
-    if "$ref" in node:
-        target = defs[node["$ref"].rsplit("/", 1)[-1]]
-        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-        return openapi(merged, defs, depth + 1)
-    alternatives = node.get("anyOf") or node.get("oneOf")
-    if alternatives:
-        real = [_deref(a, defs) for a in alternatives if a.get("type") != "null"]
-        if len(real) == 1:
-            inner = {**{k: v for k, v in node.items() if k not in ("anyOf", "oneOf")}, **real[0]}
-            return openapi(inner, defs, depth + 1)
-        types = sorted(a.get("type", "") for a in real)
-        if types == ["integer", "string"]:
-            out: dict[str, Any] = {
-                "anyOf": [{"type": "integer"}, {"type": "string"}],
-                "x-kubernetes-int-or-string": True,
-            }
-            pattern = next((a["pattern"] for a in real if "pattern" in a), None)
-            if pattern:
-                out["pattern"] = pattern
-            return out
-        raise RuntimeError(f"unexpected union {alternatives}")
-    if node.get("const") is not None and "enum" not in node:
-        node = {**node, "enum": [node["const"]]}
-    out = {k: node[k] for k in _KEEP if k in node}
-    if "default" in node and node["default"] is not None:
-        out["default"] = node["default"]
-    kind = node.get("type")
-    if kind is None and not node.get("properties") and "items" not in node:
-        # Any: the generator's rendering of x-kubernetes-preserve-unknown-fields.
-        return {"x-kubernetes-preserve-unknown-fields": True}
-    if kind == "object" or "properties" in node or "additionalProperties" in node:
-        out["type"] = "object"
-        props = node.get("properties") or {}
-        if props:
-            out["properties"] = {
-                name: openapi(sub, defs, depth + 1) for name, sub in sorted(props.items())
-            }
-        extra = node.get("additionalProperties")
-        if isinstance(extra, dict) and extra:
-            out["additionalProperties"] = openapi(extra, defs, depth + 1)
-        elif extra is True or extra == {} or (not props and extra is None):
-            out["x-kubernetes-preserve-unknown-fields"] = True
-        if node.get("required"):
-            out["required"] = sorted(node["required"])
-    if kind == "array" or "items" in node:
-        out["type"] = "array"
-        out["items"] = openapi(node.get("items") or {}, defs, depth + 1)
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML 1.1's loader, but a bare ``=`` (AlertmanagerConfig's matchType enum) is text."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: node.value)
+
+
+def module_dir(version: str) -> Path:
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", f"{MODULE}@{version}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return Path(json.loads(out.stdout)["Dir"])
+
+
+def strip(node: Any) -> Any:
+    """Return a schema node without ``description`` texts, at every level."""
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "description":
+            continue
+        if key in _NODE and isinstance(value, dict):
+            out[key] = strip(value)
+        elif key in _NODES and isinstance(value, list):
+            out[key] = [strip(v) for v in value]
+        elif key in _NODE_MAPS and isinstance(value, dict):
+            out[key] = {name: strip(sub) for name, sub in value.items()}
+        else:
+            out[key] = value
     return out
 
 
-def _deref(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        target = defs[node["$ref"].rsplit("/", 1)[-1]]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
+def derive(crd: dict[str, Any]) -> dict[str, Any]:
+    for version in crd["spec"]["versions"]:
+        schema = version.get("schema") or {}
+        if "openAPIV3Schema" in schema:
+            schema["openAPIV3Schema"] = strip(schema["openAPIV3Schema"])
+    return crd
 
 
-def crd(module: Any, cls_name: str, plural: str, short: list[str], version: str) -> dict[str, Any]:
-    model = getattr(module, cls_name)
-    schema = model.model_json_schema(by_alias=True)
-    defs = schema.get("$defs", {})
-    root = openapi(schema, defs)
-    props = root["properties"]
-    # The API server validates metadata itself; CRDs declare it as a bare object.
-    props["metadata"] = {"type": "object"}
-    props["apiVersion"] = {"type": "string"}
-    props["kind"] = {"type": "string"}
-    root["required"] = ["spec"]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "annotations": {"operator.prometheus.io/version": OPERATOR_VERSION},
-            "name": f"{plural}.monitoring.coreos.com",
-        },
-        "spec": {
-            "group": "monitoring.coreos.com",
-            "names": {
-                "categories": ["prometheus-operator"],
-                "kind": cls_name,
-                "listKind": f"{cls_name}List",
-                "plural": plural,
-                "shortNames": short,
-                "singular": cls_name.lower(),
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": version,
-                    "schema": {"openAPIV3Schema": root},
-                    "served": True,
-                    "storage": True,
-                    **({"subresources": {"status": {}}} if "status" in props else {}),
-                }
-            ],
-        },
-    }
-
-
-def main(out_dir: str) -> None:
-    import importlib
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for version, cls_name, plural, short in KINDS:
-        module = importlib.import_module(f"cloudcoil.models.prometheus_operator.{version}")
-        doc = crd(module, cls_name, plural, short, version)
-        header = (
-            f"# {cls_name} ({plural}.monitoring.coreos.com), prometheus-operator "
-            f"v{OPERATOR_VERSION}.\n"
-            "# Structural schema only: descriptions dropped. Derived from the models in\n"
-            f"# {PACKAGE} (generated from the upstream CRDs) by\n"
-            "# tools/derive_prometheus_operator_crds.py; do not edit, regenerate.\n"
+def main(version: str) -> None:
+    source = module_dir(version) / "example" / "prometheus-operator-crd"
+    OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.glob("monitoring.coreos.com_*"):
+        old.unlink()
+    generated = (
+        f"tools/derive_prometheus_operator_crds.py from {MODULE} {version}, "
+        "example/prometheus-operator-crd/ (descriptions dropped); do not edit, regenerate"
+    )
+    index = []
+    for plural in PLURALS:
+        path = source / f"monitoring.coreos.com_{plural}.yaml"
+        crd = derive(yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader))
+        name = f"monitoring.coreos.com_{plural}.json"
+        (OUT / name).write_text(
+            json.dumps({"generated": generated, "crd": crd}, separators=(",", ":"), sort_keys=True)
+            + "\n",
+            encoding="utf-8",
         )
-        text = yaml.safe_dump(doc, sort_keys=True, width=100)
-        (out / f"monitoring.coreos.com_{plural}.yaml").write_text(header + text, encoding="utf-8")
-        print(out / f"monitoring.coreos.com_{plural}.yaml")
+        spec = crd["spec"]
+        index.append(
+            {
+                "file": name,
+                "group": spec["group"],
+                "kind": spec["names"]["kind"],
+                "name": crd["metadata"]["name"],
+                "plural": spec["names"]["plural"],
+                "scope": spec["scope"],
+                "versions": [
+                    {"name": v["name"], "served": v.get("served", True)} for v in spec["versions"]
+                ],
+            }
+        )
+        print(OUT / name)
+    (OUT / "index.json").write_text(
+        json.dumps({"generated": generated, "crds": index}, indent=1, sort_keys=True) + "\n",
+        encoding="utf-8",
+    )
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "specc/data/crds")
+    main(sys.argv[1] if len(sys.argv) > 1 else VERSION)

@@ -12,7 +12,11 @@ Schema; :func:`crd_json_schema` converts it the way the API server reads it
   every structural object node without preserve-unknown-fields gets
   ``additionalProperties: false``;
 - ``x-kubernetes-embedded-resource`` objects may carry apiVersion, kind, metadata;
-- ``x-kubernetes-list-type: set`` lists must hold unique items.
+- ``x-kubernetes-list-type: set`` lists must hold unique items and ``map`` lists
+  unique keys (``x-kubernetes-list-map-keys``; a missing key is its default, or one
+  "unspecified" value), reported at the repeated item as the API server does
+  ("Duplicate value"). ``x-kubernetes-map-type`` only decides how server-side apply
+  merges a map; the API server validates nothing by it, and neither does specc.
 
 ``metadata`` of a custom resource is validated like any object's, against the
 ObjectMeta schema of the cluster's Kubernetes version (see :mod:`specc.check`).
@@ -21,13 +25,14 @@ CEL rules (``x-kubernetes-validations``) are not evaluated.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema_rs
 
-from specc.check.kubernetes import compile_schema, split_api_version
+from specc.check.kubernetes import split_api_version
 from specc.errors import Finding, Position
 from specc.load import Document
 
@@ -52,8 +57,24 @@ _PLAIN = (
     "format",
 )
 
+#: Keywords of specc's own for x-kubernetes-list-type set and map (see _ListSet, _ListMap).
+LIST_SET = "x-specc-list-set"
+LIST_MAP = "x-specc-list-map"
+
 #: Combinators: value validations only in a structural schema (no pruning inside).
 _COMBINATORS = ("allOf", "anyOf", "oneOf")
+
+
+@dataclass(frozen=True)
+class LazyCrd:
+    """A CRD known by its names, versions and scope; its schemas are read on first use.
+
+    specc's bundled operator CRDs are ~300 KB of JSON; a fleet that renders no resource
+    of their kinds never reads them.
+    """
+
+    stub: Mapping[str, Any]
+    load: Callable[[], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -70,6 +91,19 @@ class CrdVersion:
     #: ``CustomResourceDefinition/<name>`` and where it was defined, for messages.
     crd: str
     source: Position | None = None
+    #: For a :class:`LazyCrd`: reads the whole CRD, whose ``schema`` this one lacks.
+    load: Callable[[], Mapping[str, Any]] | None = None
+
+    def openapi(self) -> Mapping[str, Any] | None:
+        """Return this version's ``openAPIV3Schema`` (None: no schema), reading it if lazy."""
+        if self.load is None:
+            return self.schema
+        spec = self.load().get("spec") or {}
+        shared = (spec.get("validation") or {}).get("openAPIV3Schema")
+        for v in spec.get("versions") or []:
+            if v.get("name") == self.version:
+                return (v.get("schema") or {}).get("openAPIV3Schema", shared)
+        return shared
 
 
 @dataclass
@@ -85,7 +119,7 @@ class CrdSchemas:
     malformed: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
-    def from_documents(cls, docs: Iterable[Mapping[str, Any] | Document]) -> CrdSchemas:
+    def from_documents(cls, docs: Iterable[Mapping[str, Any] | Document | LazyCrd]) -> CrdSchemas:
         """Return the custom kinds defined by the CustomResourceDefinitions in ``docs``.
 
         ``docs`` may hold any objects (a ``Manifests`` app's documents, the fleet's
@@ -97,12 +131,22 @@ class CrdSchemas:
         for doc in docs:
             if isinstance(doc, Document):
                 out.add(doc.data, doc)
+            elif isinstance(doc, LazyCrd):
+                out.add(doc.stub, load=doc.load)
             else:
                 out.add(doc)
         return out
 
-    def add(self, crd: Any, doc: Document | Position | None = None) -> None:
-        """Register the served versions of one CustomResourceDefinition object."""
+    def add(
+        self,
+        crd: Any,
+        doc: Document | Position | None = None,
+        load: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Register the served versions of one CustomResourceDefinition object.
+
+        With ``load``, ``crd`` is a stub without schemas and ``load`` returns the whole CRD.
+        """
         if not isinstance(crd, Mapping) or crd.get("kind") != "CustomResourceDefinition":
             return
         if split_api_version(str(crd.get("apiVersion", "")))[0] != "apiextensions.k8s.io":
@@ -148,6 +192,7 @@ class CrdSchemas:
                 schema=schema,
                 crd=f"CustomResourceDefinition/{name}",
                 source=source,
+                load=load,
             )
             self._validators.pop(key, None)
             self._schemas.pop(key, None)
@@ -174,7 +219,7 @@ class CrdSchemas:
             return None
         key = (found.group, found.version, found.kind)
         if key not in self._schemas:
-            self._schemas[key] = crd_json_schema(found.schema, api_version, kind)
+            self._schemas[key] = crd_json_schema(found.openapi(), api_version, kind)
         return self._schemas[key]
 
     def validator(self, api_version: str, kind: str) -> jsonschema_rs.Validator | None:
@@ -191,7 +236,7 @@ class CrdSchemas:
         if compiled is None:
             schema = self.schema(api_version, kind)
             assert schema is not None
-            compiled = self._validators[key] = compile_schema(schema)
+            compiled = self._validators[key] = compile_crd_schema(schema)
         return compiled
 
 
@@ -336,8 +381,20 @@ def _convert(node: Mapping[str, Any], *, structural: bool) -> dict[str, Any]:
         props.setdefault("apiVersion", {"type": "string"})
         props.setdefault("kind", {"type": "string"})
         props.setdefault("metadata", {"type": "object"})
-    if node.get("x-kubernetes-list-type") == "set":
-        out["uniqueItems"] = True
+    list_type = node.get("x-kubernetes-list-type")
+    if list_type == "set":
+        out[LIST_SET] = True
+    elif list_type == "map" and isinstance(node.get("x-kubernetes-list-map-keys"), list):
+        keys = [str(k) for k in node["x-kubernetes-list-map-keys"]]
+        item_props = items.get("properties") if isinstance(items, Mapping) else None
+        defaults = {
+            k: item_props[k]["default"]
+            for k in keys
+            if isinstance(item_props, Mapping)
+            and isinstance(item_props.get(k), Mapping)
+            and "default" in item_props[k]
+        }
+        out[LIST_MAP] = {"keys": keys, "defaults": defaults}
     preserve = bool(node.get("x-kubernetes-preserve-unknown-fields"))
     if (
         structural
@@ -359,3 +416,74 @@ def _convert(node: Mapping[str, Any], *, structural: bool) -> dict[str, Any]:
         if isinstance(out.get("enum"), list):
             out["enum"] = [*out["enum"], None]
     return out
+
+
+class _ListSet:
+    """``x-kubernetes-list-type: set``: no item twice (apiextensions' listtype validation)."""
+
+    def __init__(self, parent: Any, value: Any, path: Any) -> None:
+        pass
+
+    def validate(self, instance: Any) -> None:
+        if not isinstance(instance, list):
+            return
+        seen: dict[str, int] = {}
+        for i, item in enumerate(instance):
+            key = json.dumps(item, sort_keys=True)
+            if key in seen:
+                raise ValueError(
+                    f"[{i}] Duplicate value: {_short(key)} (the same as [{seen[key]}])"
+                )
+            seen[key] = i
+
+
+class _ListMap:
+    """``x-kubernetes-list-type: map``: no two items with the same keys."""
+
+    def __init__(self, parent: Any, value: Any, path: Any) -> None:
+        self.keys: list[str] = list(value.get("keys") or [])
+        self.defaults: dict[str, Any] = dict(value.get("defaults") or {})
+
+    def validate(self, instance: Any) -> None:
+        if not isinstance(instance, list):
+            return
+        seen: dict[str, int] = {}
+        for i, item in enumerate(instance):
+            if not isinstance(item, dict):
+                if item is not None:
+                    raise ValueError(f"[{i}] must be an object for an array of list-type map")
+                continue
+            # A missing key counts as its default, else as one "unspecified" value.
+            values = {k: item.get(k, self.defaults.get(k, _UNSPECIFIED)) for k in self.keys}
+            key = json.dumps(values, sort_keys=True)
+            if key in seen:
+                shown = ", ".join(
+                    f"{k}={json.dumps(v)}" for k, v in values.items() if v != _UNSPECIFIED
+                )
+                raise ValueError(
+                    f"[{i}] Duplicate value: {{{shown}}} (the same keys as [{seen[key]}]; "
+                    f"the list is a map keyed by {', '.join(self.keys)})"
+                )
+            seen[key] = i
+
+
+_UNSPECIFIED = "\u0000unspecified"
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def compile_crd_schema(schema: dict[str, Any]) -> jsonschema_rs.Validator:
+    """Return the validator of a converted CRD schema, list semantics included.
+
+    As :func:`specc.check.kubernetes.compile_schema`: formats are annotations, every
+    ``$ref`` is local.
+    """
+    return jsonschema_rs.validator_for(
+        schema,
+        validate_formats=False,
+        ignore_unknown_formats=True,
+        offline=True,
+        keywords={LIST_SET: _ListSet, LIST_MAP: _ListMap},
+    )

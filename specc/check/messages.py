@@ -15,6 +15,7 @@ from specc.check.kubernetes import QUANTITY_PATTERN
 
 _KIND = jsonschema_rs.ValidationErrorKind
 _IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
+_ITEM = re.compile(r"^\[(\d+)\] (.*)$", re.S)
 
 _ARTICLE = {
     "integer": "an integer",
@@ -99,6 +100,13 @@ def _describe(
     if isinstance(kind, _KIND.Required):
         # A missing field is reported where its parent is written.
         return [Problem(field_path([*at, kind.property]), "required field is missing", tuple(at))]
+    if isinstance(kind, _KIND.Custom):
+        # specc's own keywords (CRD list semantics) name the item they concern: "[3] ...".
+        item = _ITEM.match(error.message)
+        if item:
+            where = [*at, int(item.group(1))]
+            return [Problem(field_path(where), item.group(2), tuple(where))]
+        return [Problem(field_path(at), error.message, tuple(at))]
     return [Problem(field_path(at), _message(error), tuple(at))]
 
 

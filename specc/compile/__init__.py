@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from specc.compile.custom import Scopes, render_custom_resource, render_manifests
 from specc.compile.meta import AppContext
-from specc.compile.monitoring import metrics_ports, operator_crds, render_monitoring_stack
+from specc.compile.monitoring import lazy_operator_crds, metrics_ports, render_monitoring_stack
 from specc.compile.service import render_service, render_stateful_service
 from specc.compile.team import render_team
 from specc.errors import CompileError, Finding, LoadError
@@ -26,26 +26,39 @@ from specc.spec.fleet import Cluster
 from specc.spec.monitoring import MonitoringStack
 from specc.validate import ValidApp, ValidFleet, typed
 
+if TYPE_CHECKING:
+    from specc.check.crd import LazyCrd
+
 __all__ = ["compile_cluster", "compile_fleet", "effective_app", "fleet_crd_sources", "fleet_crds"]
 
 
 def fleet_crds(fleet: ValidFleet) -> list[dict[str, Any]]:
     """Return every CustomResourceDefinition the fleet holds: crds/ and Manifests apps.
 
-    With a MonitoringStack, the prometheus-operator CRDs specc ships come first, so
-    that a fleet keeping its own copy of them is checked against its copy.
+    The prometheus-operator CRDs specc ships come first (without their schemas: names,
+    scope and versions are all the callers read), so that a fleet keeping its own copy
+    of them is checked against its copy.
     """
-    return [d.data if isinstance(d, Document) else d for d in fleet_crd_sources(fleet)]
+    out: list[dict[str, Any]] = []
+    for d in fleet_crd_sources(fleet):
+        if isinstance(d, Document):
+            out.append(d.data)
+        elif isinstance(d, dict):
+            out.append(d)
+        else:
+            out.append(dict(d.stub))
+    return out
 
 
-def fleet_crd_sources(fleet: ValidFleet) -> list[dict[str, Any] | Document]:
+def fleet_crd_sources(fleet: ValidFleet) -> list[dict[str, Any] | Document | LazyCrd]:
     """Return what :func:`fleet_crds` does, as documents where a file holds the CRD.
 
-    The check stage reports a malformed CRD of the fleet at its file:line.
+    The check stage reports a malformed CRD of the fleet at its file:line; the bundled
+    CRDs' schemas are read only when a resource of their kinds is checked. A CRD of the
+    fleet replaces a bundled one of the same name.
     """
-    out: list[dict[str, Any] | Document] = []
-    if any(isinstance(a.model, MonitoringStack) for a in fleet.apps):
-        out += operator_crds()
+    # Always there, at no cost until used: a Manifests PrometheusRule is checked too.
+    out: list[dict[str, Any] | Document | LazyCrd] = list(lazy_operator_crds())
     out += [d for d in fleet.crds if _is_crd(d.data)]
     for app in fleet.apps:
         if isinstance(app.model, Manifests):

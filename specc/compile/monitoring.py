@@ -5,21 +5,21 @@ The operator (https://prometheus-operator.dev) runs the StatefulSets; specc decl
 ``ServiceMonitor`` and ``PodMonitor`` objects, the ServiceAccount and namespaced RBAC
 Prometheus discovers its targets with, a Service in front of this stack's
 Alertmanagers, and PodDisruptionBudgets for both HA components. Their schemas ship
-with specc (``specc/data/crds``, see :func:`operator_crds`) and every CR is checked
-against them like any other custom resource.
+with specc (``specc/data/crds``: the upstream CRDs as JSON, see :func:`operator_crds`)
+and every CR is checked against them like any other custom resource.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from specc.compile.meta import AppContext, make
 from specc.compile.workload import pos
@@ -28,6 +28,9 @@ from specc.objects import DesiredObject
 from specc.quantity import parse_quantity
 from specc.spec.apps import App, Service, StatefulService
 from specc.spec.monitoring import MonitoringStackSpec, Receiver, ScrapeTarget
+
+if TYPE_CHECKING:
+    from specc.check.crd import LazyCrd
 
 API = "monitoring.coreos.com/v1"
 API_ALPHA = "monitoring.coreos.com/v1alpha1"
@@ -66,21 +69,58 @@ def metrics_ports(apps: Iterable[App]) -> list[MetricsPorts]:
 
 
 def operator_crds() -> list[dict[str, Any]]:
-    """Return the prometheus-operator CRDs shipped with specc (package data)."""
-    return list(_operator_crds())
+    """Return the prometheus-operator CRDs shipped with specc, whole (package data)."""
+    return [_load_crd(entry["file"]) for entry in _crd_index()]
+
+
+def operator_crd_stubs() -> list[dict[str, Any]]:
+    """Return the shipped CRDs without their schemas: names, group, kind, scope, versions.
+
+    What scope, RBAC and kind lookups need, read from a 2 KB index; the schemas are read
+    only when a resource of their kinds is checked (:func:`lazy_operator_crds`).
+    """
+    return [_stub(entry) for entry in _crd_index()]
+
+
+def lazy_operator_crds() -> list[LazyCrd]:
+    """Return the shipped CRDs for the check stage, each schema read on first use."""
+    from specc.check.crd import LazyCrd
+
+    return [
+        LazyCrd(_stub(entry), functools.partial(_load_crd, entry["file"])) for entry in _crd_index()
+    ]
+
+
+def _stub(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": entry["name"]},
+        "spec": {
+            "group": entry["group"],
+            "names": {"kind": entry["kind"], "plural": entry["plural"]},
+            "scope": entry["scope"],
+            "versions": [dict(v) for v in entry["versions"]],
+        },
+    }
 
 
 @functools.cache
-def _operator_crds() -> tuple[dict[str, Any], ...]:
-    folder = resources.files("specc") / "data" / "crds"
-    docs = []
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.startswith("monitoring.coreos.com_") and entry.name.endswith(".yaml"):
-            docs.append(yaml.load(entry.read_text(encoding="utf-8"), Loader=_Loader))
-    return tuple(docs)
+def _crd_index() -> tuple[dict[str, Any], ...]:
+    text = (resources.files("specc") / "data" / "crds" / "index.json").read_text(encoding="utf-8")
+    return tuple(json.loads(text)["crds"])
 
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+def _load_crd(file: str) -> dict[str, Any]:
+    # A fresh copy each time: callers may keep and change what they get.
+    return copy.deepcopy(_load_crd_cached(file))
+
+
+@functools.cache
+def _load_crd_cached(file: str) -> dict[str, Any]:
+    text = (resources.files("specc") / "data" / "crds" / file).read_text(encoding="utf-8")
+    crd: dict[str, Any] = json.loads(text)["crd"]
+    return crd
 
 
 def retention_size(volume: str) -> str:

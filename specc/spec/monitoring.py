@@ -289,7 +289,12 @@ class Rules(SpecModel):
 
 
 class PrometheusRuleSpec(_PrometheusForm):
-    """The spec of a PrometheusRule object given whole (Manifests): its groups."""
+    """The spec of a PrometheusRule object given whole (Manifests): its groups.
+
+    Other fields are the CRD schema's business (a fleet may ship its own CRD).
+    """
+
+    model_config = ConfigDict(extra="ignore", alias_generator=None, validate_default=False)
 
     groups: list[RuleGroup] = Field(default_factory=list)
 
