@@ -227,7 +227,9 @@ class Agent:
         self.next_resync = time.monotonic() + self.options.resync
         if not result.ok:
             reason = "; ".join(result.refused) or "; ".join(
-                f"{r.key}: {r.message}" for r in result.results if r.outcome == "failed"
+                f"{r.key}: {r.message}"
+                for r in result.results
+                if r.outcome in ("failed", "refused")
             )
             if result.interrupted:
                 reason = reason or "interrupted"

@@ -964,7 +964,8 @@ def _print_diff(result: Any, sides: tuple[Any, Any], output: str) -> NoReturn:
     if output == "json":
         from specc import report
 
-        report.print_json(diffreport.diff_json(result, *sides))
+        # Against a live cluster the document also says which one (the connection rule).
+        report.print_json({**_connection_json(), **diffreport.diff_json(result, *sides)})
     elif output == "markdown":
         click.echo(diffreport.diff_markdown(result, *sides), nl=False)
     else:

@@ -298,15 +298,13 @@ def test_every_cluster_command_prints_its_target_first_and_json_carries_it(
         text = run(*command, str(fleet), *kube)
         assert target_line(text) == expected, (command, text.stderr)
         as_json = run(*command, str(fleet), *kube, "-o", "json")
-        connection = json.loads(as_json.stdout).get("connection") if command != ["diff"] else None
-        if command != ["diff"]:  # diff's JSON is the PR diff's document (diffreport)
-            assert connection == {
-                "cluster": "dev",
-                "server": clusters.dev.url,
-                "context": "kind-dev",
-                "kubeconfig": str(clusters.multi),
-                "contextFrom": "fleet.yaml connection.context",
-            }
+        assert json.loads(as_json.stdout)["connection"] == {
+            "cluster": "dev",
+            "server": clusters.dev.url,
+            "context": "kind-dev",
+            "kubeconfig": str(clusters.multi),
+            "contextFrom": "fleet.yaml connection.context",
+        }, command
 
 
 def test_the_agent_takes_its_connection_from_its_flags_only(

@@ -392,3 +392,28 @@ def test_a_commit_cannot_raise_the_prune_budget_for_its_own_sync(
     lowered = sync(client, render(kube, objects[:16]), options(kube, prune_budget=0.1))
     assert not lowered.ok and "over the budget of 10% (this commit's)" in lowered.refused[0]
     assert sync(client, render(kube, objects[:16]), options(kube, allow_mass_prune=True)).ok
+
+
+def test_many_new_objects_in_an_existing_namespace_cost_one_list_not_a_get_each(
+    kube: KubeTarget, cluster: Cluster
+) -> None:
+    ns = kube.namespace
+    cluster.apply(
+        owned(
+            ns,
+            "cm-07",
+            {"app.kubernetes.io/managed-by": "Helm"},
+            {"meta.helm.sh/release-name": "r"},
+        ),
+        force=True,
+        manager="helm",
+    )
+    cluster.apply(owned(ns, "cm-11", {}), force=True, manager="someone")
+    desired = [configmap(ns, f"cm-{i:02}") for i in range(30)]
+    client = fresh(kube)
+    result = sync(client, render(kube, desired), options(kube))
+    outcomes = {r.key.name: r.outcome for r in result.results}
+    assert outcomes.pop("cm-07") == "refused" and outcomes.pop("cm-11") == "configured"
+    assert set(outcomes.values()) == {"created"}
+    # The parents, the members, and the namespace's ConfigMaps: three LISTs, no GET.
+    assert client.stats.requests["list"] == 3 and client.stats.requests["get"] == 0

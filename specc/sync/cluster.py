@@ -368,17 +368,31 @@ class Cluster:
         return res
 
     def list(
-        self, resource: Resource, label_selector: str, page: int = 500
+        self,
+        resource: Resource,
+        label_selector: str,
+        page: int = 500,
+        namespace: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Return every object of ``resource`` in all namespaces that matches ``label_selector``."""
+        """Return every object of ``resource`` that matches ``label_selector`` ("" for all).
+
+        In all namespaces, or in ``namespace`` only.
+        """
         items: list[dict[str, Any]] = []
         token = ""
+        where = f" in namespace {namespace}" if namespace else ""
         while True:
-            query = [("labelSelector", label_selector), ("limit", str(page))]
+            query = [("limit", str(page))]
+            if label_selector:
+                query.insert(0, ("labelSelector", label_selector))
             if token:
                 query.append(("continue", token))
             data = self.request(
-                "list", "GET", resource.path(), query, what=f"list {resource.plural}"
+                "list",
+                "GET",
+                resource.path(namespace),
+                query,
+                what=f"list {resource.plural}{where}",
             )
             for item in data.get("items") or []:
                 # Items in a list carry no apiVersion/kind; put them back for comparisons.
