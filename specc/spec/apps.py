@@ -262,9 +262,12 @@ class _App(SpecModel):
     metadata: AppMetadata
     placement: Placement = Field(default_factory=Placement)
     overrides: Overrides = Field(default_factory=Overrides)
-    #: Take this app's objects over from another owner (another ApplySet, Helm, another
-    #: specc cluster) when they already exist; without it a sync refuses such objects.
-    adopt: bool = False
+    adopt: bool = Field(
+        default=False,
+        description="Take this app's objects over from another owner (another ApplySet, "
+        "Helm, another specc cluster) when they already exist; without it a sync refuses "
+        "such objects and leaves them untouched.",
+    )
 
 
 class Service(_App):
