@@ -3,7 +3,8 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY specc ./specc
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The agent talks to its cluster: the `cluster` extra brings the Kubernetes client.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[cluster]"
 
 FROM python:3.11-slim
 # git fetches the fleet; gpg verifies signed commits when --verify-signatures is on.

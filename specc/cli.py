@@ -802,7 +802,9 @@ def status(fleet: Path | None, cluster_name: str, output: str, **params: Any) ->
         _exit(exc, output)
     data: dict[str, str] = dict((live or {}).get("data") or {})
     if output == "json":
-        report.print_json({"cluster": cluster_name, **_connection_json(), **data})
+        report.print_json(
+            {"cluster": cluster_name, **_connection_json(), **report.status_json(data)}
+        )
     elif not data:
         click.echo(f"cluster {cluster_name}: never synced by specc")
     else:
@@ -821,7 +823,15 @@ def status(fleet: Path | None, cluster_name: str, output: str, **params: Any) ->
 @cli.command()
 @_fleet_arg
 @click.option("--name", default="specc-agent", show_default=True, help="Name of the ClusterRole.")
-def rbac(fleet: Path | None, name: str) -> None:
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+    help="Print the ClusterRole as YAML or JSON (errors too, with json).",
+)
+def rbac(fleet: Path | None, name: str, output: str) -> None:
     """Print the least-privilege ClusterRole the agent needs to sync every cluster of FLEET."""
     from specc.compile import fleet_crds
     from specc.pipeline import render_path
@@ -831,8 +841,14 @@ def rbac(fleet: Path | None, name: str) -> None:
     try:
         valid, renders = render_path(resolve_fleet(fleet))
     except SpeccError as exc:
-        _exit(exc)
-    click.echo(to_yaml(agent_cluster_role(renders, fleet_crds(valid), name)), nl=False)
+        _exit(exc, "json" if output == "json" else "text")
+    role = agent_cluster_role(renders, fleet_crds(valid), name)
+    if output == "json":
+        from specc import report
+
+        report.print_json(role)
+    else:
+        click.echo(to_yaml(role), nl=False)
 
 
 @cli.command()
@@ -843,25 +859,52 @@ def rbac(fleet: Path | None, name: str) -> None:
     type=click.Path(path_type=Path),
     help="Exit 1 if the schemas in this directory are missing or stale.",
 )
-def schema(out: Path | None, check: Path | None) -> None:
+@_OUTPUT
+def schema(out: Path | None, check: Path | None, output: str) -> None:
     """Write JSON Schemas of the fleet kinds (for editors and CI), or check they are fresh."""
-    from specc import schemas
+    from specc import report, schemas
 
     if (out is None) == (check is None):
-        _exit(UsageError("give exactly one of --out DIR and --check DIR"))
+        _exit(UsageError("give exactly one of --out DIR and --check DIR"), output)
     if out is not None:
         written = schemas.write_schemas(out)
-        click.echo(f"wrote {len(written)} schemas to {out}")
+        if output == "json":
+            report.print_json({"ok": True, "written": [p.as_posix() for p in written]})
+        else:
+            click.echo(f"wrote {len(written)} schemas to {out}")
         return
     assert check is not None
     stale = schemas.stale_schemas(check)
-    if stale:
+    if output == "json":
+        report.print_json({"ok": not stale, "stale": [(check / name).as_posix() for name in stale]})
+    else:
         for name in stale:
             click.echo(
-                f"{check / name}: stale or missing; run `specc schema --out {check}`", err=True
+                f"{check / name}: error: stale or missing; run `specc schema --out {check}`",
+                err=True,
             )
-        sys.exit(1)
-    click.echo(f"schemas in {check} are up to date")
+        if not stale:
+            click.echo(f"schemas in {check} are up to date")
+    sys.exit(1 if stale else 0)
+
+
+@cli.command()
+@_OUTPUT
+def version(output: str) -> None:
+    """Print specc's version, the distribution it came from and what it runs on."""
+    import platform
+
+    from specc import report
+
+    info = report.version_info()
+    if output == "json":
+        report.print_json(info)
+        return
+    click.echo(
+        f"specc {info['version']} ({info['distribution']}), Python {info['python']} "
+        f"on {platform.system().lower()}; checks Kubernetes "
+        f"{info['kubernetesVersions'][0]}–{info['kubernetesVersions'][-1]}"
+    )
 
 
 @cli.command()
@@ -1020,3 +1063,14 @@ def main() -> None:
         cli.main(standalone_mode=True)
     except SpeccError as exc:  # the one place errors become exit codes
         _exit(exc)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "kubernetes":
+            raise
+        from specc import DISTRIBUTION
+
+        _exit(
+            UsageError(
+                "this command talks to a cluster and needs the Kubernetes client: "
+                f"pip install '{DISTRIBUTION}[cluster]'"
+            )
+        )

@@ -46,6 +46,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from specc.fieldpath import Named, format_path
 from specc.objects import (
     PRUNE_ANNOTATION,
     SOURCE_ANNOTATION,
@@ -74,7 +75,6 @@ PROTECTED_KINDS = frozenset(
 DEFAULT_PRUNE_BUDGET = 0.25
 
 _HASHED_NAME = re.compile(r"^(?P<stem>.+)-[0-9a-f]{10}$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 _SECRET_FIELDS = ("data", "stringData")
 
 
@@ -370,12 +370,6 @@ def _replacements(
 # --- field-level changes ---------------------------------------------------------
 
 
-class _Named(str):
-    """A list item's key in a list keyed by ``name``: printed as ``[name=<value>]``."""
-
-    __slots__ = ()
-
-
 def field_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange, ...]:
     """Return the field-level changes from ``old`` to ``new``, sorted by path.
 
@@ -396,21 +390,6 @@ def field_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[FieldChange
     return tuple(sorted(out, key=lambda c: c.path))
 
 
-def format_path(path: Sequence[Any]) -> str:
-    """Return ``path`` in the Kubernetes style: ``spec.containers[name=web].ports[0]``."""
-    parts: list[str] = []
-    for p in path:
-        if isinstance(p, _Named):
-            parts.append(f"[name={p}]")
-        elif isinstance(p, int):
-            parts.append(f"[{p}]")
-        elif _IDENTIFIER.match(str(p)):
-            parts.append(f".{p}" if parts else str(p))
-        else:
-            parts.append('["' + str(p).replace("\\", "\\\\").replace('"', '\\"') + '"]')
-    return "".join(parts)
-
-
 def _keyed(value: Any) -> Any:
     """Return ``value`` with every list of uniquely named objects turned into a dict by name."""
     if isinstance(value, dict):
@@ -418,7 +397,7 @@ def _keyed(value: Any) -> Any:
     if isinstance(value, list):
         names = [i.get("name") if isinstance(i, dict) else None for i in value]
         if value and all(isinstance(n, str) for n in names) and len(set(names)) == len(names):
-            return {_Named(n): _keyed(i) for n, i in zip(names, value, strict=True)}
+            return {Named(n): _keyed(i) for n, i in zip(names, value, strict=True)}
         return [_keyed(i) for i in value]
     return value
 
@@ -470,7 +449,7 @@ def _walk(old: Any, new: Any, path: list[Any], out: list[Change]) -> None:
 def _plain(value: Any) -> Any:
     """Return ``value`` with lists keyed by name turned back into lists."""
     if isinstance(value, dict):
-        if value and all(isinstance(k, _Named) for k in value):
+        if value and all(isinstance(k, Named) for k in value):
             return [_plain(v) for v in value.values()]
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):

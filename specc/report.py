@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -87,6 +88,48 @@ def _escape_data(s: str) -> str:
 
 def _escape_prop(s: str) -> str:
     return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def version_info() -> dict[str, Any]:
+    """Return what ``specc version`` prints: version, distribution, Python, Kubernetes."""
+    import platform
+    from importlib import metadata
+
+    from specc import DISTRIBUTION, __version__
+    from specc.spec.fleet import SUPPORTED_VERSIONS
+
+    try:
+        installed: str | None = metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        installed = None
+    return {
+        "version": __version__,
+        "distribution": DISTRIBUTION,
+        "installed": installed,
+        "python": platform.python_version(),
+        "kubernetesVersions": list(SUPPORTED_VERSIONS),
+    }
+
+
+def status_json(data: dict[str, str]) -> dict[str, Any]:
+    """Return the status an ApplySet parent records (all strings: it is a ConfigMap's
+    data) with its numbers as numbers and ``lastCounts`` as a mapping of counts."""
+    out: dict[str, Any] = dict(data)
+    for key, kind in (("objects", int), ("pruneBudget", float)):
+        if key in out:
+            with contextlib.suppress(ValueError):  # not written by specc: left as it is
+                out[key] = kind(out[key])
+    counts = out.get("lastCounts")
+    if isinstance(counts, str):
+        parsed: dict[str, int] = {}
+        for part in filter(None, counts.split(",")):
+            word, _, n = part.partition("=")
+            if not n.isdigit():
+                break
+            parsed[word] = int(n)
+        else:
+            out["lastCounts"] = parsed
+    return out
 
 
 def print_json(data: Any) -> None:

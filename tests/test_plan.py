@@ -153,7 +153,7 @@ def test_changed_field_is_configure_naming_the_manager_that_set_it() -> None:
     (entry,) = plan("dev", [web], {web.key: live}).entries
     assert entry.action == "configure"
     (change,) = entry.changes
-    assert change.path == "spec.template.spec.containers[0].image"
+    assert change.path == "spec.template.spec.containers[name=web].image"
     assert (change.live, change.desired, change.manager) == (
         "web:hijack",
         "web:1.0",

@@ -148,7 +148,9 @@ def test_no_force_turns_a_conflict_into_an_error(api: ApiServer, fleet: Path) ->
     result = sync(cluster, render, SyncOptions(force=False))
     assert not result.ok
     (failed,) = [r for r in result.results if r.outcome == "failed"]
-    assert "kubectl-scale" in failed.message and ".spec.replicas" in failed.message
+    assert (
+        "kubectl-scale" in failed.message and "conflicts: spec.replicas (owned by" in failed.message
+    )
     st = read_status(cluster, ApplySetParent.for_cluster(CLUSTER))
     assert st["lastResult"] == "failed" and "StatefulSet/payments/ledger-db" in st["lastError"]
 

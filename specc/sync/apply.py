@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from specc.errors import ClusterError, IdentityError, ObjectError, SpeccError
+from specc.fieldpath import spell_server
 from specc.objects import ClusterRender, DesiredObject, ObjectKey
 from specc.sync.cluster import ApiError, Cluster
 from specc.sync.identity import foreign, mismatch_message
@@ -570,13 +571,15 @@ def _ensure_parent(
     cluster.apply(body, force=True)
 
 
-def _conflicts(exc: ApiError) -> list[tuple[str, str]]:
+def _conflicts(exc: ApiError, body: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    """Return (field, manager) of each conflict the server names, the field spelled as
+    plan and diff spell it (``body``, the applied object, tells dotted keys apart)."""
     taken = []
     for cause in exc.causes:
         if cause.get("reason") == "FieldManagerConflict":
             message = str(cause.get("message", ""))
             manager = message.split('"')[1] if '"' in message else message
-            taken.append((str(cause.get("field", "")), manager))
+            taken.append((spell_server(str(cause.get("field", "")), body), manager))
     return taken
 
 
@@ -596,7 +599,7 @@ def _apply_one(cluster: Cluster, entry: PlanEntry, options: SyncOptions) -> Obje
         except ApiError as exc:
             if exc.status != 409 or exc.reason != "Conflict":
                 raise
-            taken = _conflicts(exc)
+            taken = _conflicts(exc, body)
             if not options.force:
                 fields = ", ".join(f"{f} (owned by {m})" for f, m in taken)
                 return ObjectResult(

@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from specc.fieldpath import spell, spell_tokens
 from specc.objects import FIELD_MANAGER, PRUNE_ANNOTATION, DesiredObject, ObjectKey
-from specc.sync.fields import differences, dotted, manager_fields, owned_paths, owners, resolves
+from specc.sync.fields import differences, manager_fields, owned_paths, owners, resolves
 from specc.sync.identity import specc_sets
 from specc.sync.inventory import (
     PART_OF,
@@ -207,7 +208,7 @@ def compare(desired: DesiredObject, live: dict[str, Any]) -> list[FieldChange]:
         who = others[0] if others else None
         changes.append(
             FieldChange(
-                d.dotted,
+                spell(live, d.path, d.desired),  # the spelling diff and sync use too
                 d.desired,
                 d.live,
                 who.manager if who else "",
@@ -219,15 +220,8 @@ def compare(desired: DesiredObject, live: dict[str, Any]) -> list[FieldChange]:
     ours = manager_fields(live, FIELD_MANAGER)
     for tokens in owned_paths(ours):
         if not resolves(desired.body, tokens):
-            changes.append(FieldChange(_token_path(tokens), None, _token_value(live, tokens)))
+            changes.append(FieldChange(spell_tokens(tokens), None, _token_value(live, tokens)))
     return changes
-
-
-def _token_path(tokens: tuple[str, ...]) -> str:
-    parts: list[str | int] = []
-    for t in tokens:
-        parts.append(t[2:] if t.startswith("f:") else f"[{t[2:]}]")
-    return dotted(tuple(parts)).replace(".[", "[")
 
 
 def _token_value(live: Any, tokens: tuple[str, ...]) -> Any:
