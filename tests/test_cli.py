@@ -152,7 +152,10 @@ def test_schema_check_fails_on_a_stale_or_missing_schema(tmp_path: Path) -> None
     (tmp_path / "team.json").unlink()
     code, _, err = run("schema", "--check", str(tmp_path))
     assert code == 1
-    assert "service.json: stale or missing" in err and "team.json: stale or missing" in err
+    assert (
+        "service.json: error: stale or missing" in err
+        and "team.json: error: stale or missing" in err
+    )
 
 
 def test_schema_check_fails_when_a_model_changed(
