@@ -542,3 +542,59 @@ def test_a_write_through_scale_is_recorded_with_the_subresource_and_no_time(
         "subresource": "scale",
     }
     assert "f:replicas" not in json.dumps(managers(obj)["specc"])
+
+
+def _statefulset(kube: KubeTarget, storage: str = "1Gi", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": kube.namespace},
+        "spec": {
+            "serviceName": "db",
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "db", "image": "registry.example/db:1"}]},
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": storage}},
+                    },
+                }
+            ],
+            **spec,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"storage": "2Gi"}, {"serviceName": "db2"}, {"podManagementPolicy": "Parallel"}],
+    ids=["volume-claim-templates", "service-name", "pod-management-policy"],
+)
+def test_statefulset_spec_outside_the_mutable_fields_is_forbidden(
+    kube: KubeTarget, change: dict[str, Any]
+) -> None:
+    """ValidateStatefulSetUpdate: only replicas, template, updateStrategy… may change."""
+    path = f"/apis/apps/v1/namespaces/{kube.namespace}/statefulsets/db"
+    status, _ = apply(kube, path, _statefulset(kube), "specc")
+    assert status == 201
+    status, body = apply(kube, path, _statefulset(kube, **change), "specc")
+    assert status == 422, body
+    assert body["reason"] == "Invalid"
+    assert body["details"]["causes"] == [
+        {
+            "reason": "FieldValueForbidden",
+            "message": "Forbidden: updates to statefulset spec for fields other than "
+            "'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+            "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+            "field": "spec",
+        }
+    ]
+    # The mutable ones still change.
+    status, obj = apply(kube, path, _statefulset(kube, replicas=3, minReadySeconds=5), "specc")
+    assert (status, obj["spec"]["replicas"], obj["spec"]["minReadySeconds"]) == (200, 3, 5)

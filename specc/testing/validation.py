@@ -294,6 +294,14 @@ def _selector_matches(selector: Any, labels: dict[str, Any]) -> bool:
     return True
 
 
+#: ValidateStatefulSetUpdate's words (kube-apiserver 1.36): volumeClaimTemplates,
+#: serviceName, selector and podManagementPolicy are fixed once created.
+_STATEFULSET_FORBIDDEN = (
+    "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', "
+    "'template', 'updateStrategy', 'revisionHistoryLimit', "
+    "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+)
+
 _WORKLOADS = {
     ("apps", "Deployment"),
     ("apps", "StatefulSet"),
@@ -330,10 +338,26 @@ def validate_kind(
         replicas = spec.get("replicas")
         if isinstance(replicas, int) and replicas < 0:
             causes.append(invalid("spec.replicas", replicas, "must be greater than or equal to 0"))
-        if old is not None:
+        # A StatefulSet's selector is covered by the whole-spec rule below instead.
+        if old is not None and kind != "StatefulSet":
             old_selector = (old.get("spec") or {}).get("selector")
             if selector != old_selector:
                 causes.append(invalid("spec.selector", selector, "field is immutable"))
+    if (group, kind) == ("apps", "StatefulSet") and old is not None:
+        mutable = {
+            "replicas",
+            "ordinals",
+            "template",
+            "updateStrategy",
+            "revisionHistoryLimit",
+            "persistentVolumeClaimRetentionPolicy",
+            "minReadySeconds",
+        }
+        old_spec = old.get("spec") or {}
+        if {k: v for k, v in spec.items() if k not in mutable} != {
+            k: v for k, v in old_spec.items() if k not in mutable
+        }:
+            causes.append(Cause("FieldValueForbidden", _STATEFULSET_FORBIDDEN, "spec"))
     if (group, kind) == ("batch", "Job"):
         policy = (((spec.get("template") or {}).get("spec")) or {}).get("restartPolicy")
         if policy not in ("OnFailure", "Never"):
