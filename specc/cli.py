@@ -831,7 +831,13 @@ def status(fleet: Path | None, cluster_name: str, output: str, **params: Any) ->
     show_default=True,
     help="Print the ClusterRole as YAML or JSON (errors too, with json).",
 )
-def rbac(fleet: Path | None, name: str, output: str) -> None:
+@click.option(
+    "--cluster",
+    "clusters",
+    multiple=True,
+    help="Only what this cluster renders (repeatable; default: every cluster).",
+)
+def rbac(fleet: Path | None, name: str, output: str, clusters: tuple[str, ...]) -> None:
     """Print the least-privilege ClusterRole the agent needs to sync every cluster of FLEET."""
     from specc.compile import fleet_crds
     from specc.pipeline import render_path
@@ -839,7 +845,7 @@ def rbac(fleet: Path | None, name: str, output: str) -> None:
     from specc.write import to_yaml
 
     try:
-        valid, renders = render_path(resolve_fleet(fleet))
+        valid, renders = render_path(resolve_fleet(fleet), list(clusters) or None)
     except SpeccError as exc:
         _exit(exc, "json" if output == "json" else "text")
     role = agent_cluster_role(renders, fleet_crds(valid), name)

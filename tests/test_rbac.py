@@ -34,8 +34,66 @@ def test_the_agent_cluster_role_grants_no_wildcards_secrets_or_pods() -> None:
     assert ("", "secrets") not in granted and ("", "pods") not in granted
     for rule in rules:  # type: ignore[attr-defined]
         assert "*" not in rule["verbs"] and "deletecollection" not in rule["verbs"]
-    bind = [r for r in rules if r["verbs"] == ["bind"]]  # type: ignore[index]
-    assert bind and all(r["resourceNames"] == ["admin", "edit", "view"] for r in bind)
+    bind = {r["resources"][0]: r["resourceNames"] for r in rules if r["verbs"] == ["bind"]}  # type: ignore[index]
+    assert bind == {"clusterroles": ["admin", "edit", "view"], "roles": ["monitoring-prometheus"]}
+
+
+def test_roles_and_bindings_are_written_only_by_name_and_escalate_never_covers_itself() -> None:
+    valid, renders = render_path(ROOT / "fleet")
+    rules = agent_cluster_role(renders, fleet_crds(valid))["rules"]
+    rbac = [r for r in rules if r["apiGroups"] == ["rbac.authorization.k8s.io"]]  # type: ignore[index]
+    for rule in rbac:
+        if set(rule["verbs"]) & {"create", "patch", "update", "escalate", "bind"}:
+            assert rule["resourceNames"], rule
+    (escalate,) = [r for r in rbac if r["verbs"] == ["escalate"]]
+    assert escalate["resources"] == ["roles"]
+    assert escalate["resourceNames"] == ["etcd-operator", "monitoring-prometheus"]
+    assert not any(
+        "specc-agent" in r.get("resourceNames", []) and "escalate" in r["verbs"] for r in rbac
+    )
+
+
+def test_namespaces_and_crds_are_not_deleted_without_the_prune_opt_in(fleet: Path) -> None:
+    valid, renders = render_path(fleet)
+    rules = agent_cluster_role(renders, fleet_crds(valid))["rules"]
+
+    def verbs(resource: str) -> list[str]:
+        (rule,) = [r for r in rules if resource in r["resources"] and "create" in r["verbs"]]  # type: ignore[index]
+        return list(rule["verbs"])
+
+    assert "delete" not in verbs("namespaces")
+    assert "delete" not in verbs("customresourcedefinitions")
+    assert "delete" in verbs("deployments")
+    crd = fleet / "crds/etcdclusters.etcd.database.coreos.com.yaml"
+    text = crd.read_text()
+    assert "\nmetadata:\n  name: etcdclusters.etcd.database.coreos.com\n" in text
+    crd.write_text(
+        text.replace(
+            "\nmetadata:\n  name: etcdclusters.etcd.database.coreos.com\n",
+            "\nmetadata:\n  name: etcdclusters.etcd.database.coreos.com\n"
+            "  annotations: {specc.dev/prune: allow}\n",
+        )
+    )
+    valid, renders = render_path(fleet)
+    rules = agent_cluster_role(renders, fleet_crds(valid))["rules"]
+    assert "delete" in verbs("customresourcedefinitions")
+
+
+def test_a_cluster_without_monitoring_gets_no_monitoring_grants() -> None:
+    """The MonitoringStack is placed on staging and prod: dev's role has no grant for it."""
+
+    def groups(role: dict[str, object]) -> set[str]:
+        return {g for r in role["rules"] for g in r["apiGroups"]}  # type: ignore[attr-defined]
+
+    valid, renders = render_path(ROOT / "fleet")
+    assert "monitoring.coreos.com" in groups(agent_cluster_role(renders, fleet_crds(valid)))
+    (dev,) = [r for r in renders if r.cluster == "dev"]
+    assert "monitoring.coreos.com" not in groups(agent_cluster_role([dev], fleet_crds(valid)))
+    result = CliRunner().invoke(cli, ["rbac", str(ROOT / "fleet"), "--cluster", "dev"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "monitoring.coreos.com" not in result.output and "etcd.database.coreos.com" in result.output
+    )
 
 
 def test_every_rendered_kind_is_covered_by_the_role() -> None:

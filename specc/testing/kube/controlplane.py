@@ -37,6 +37,18 @@ from specc.testing.kube.pki import Pki, make_pki
 
 SERVICE_CIDR = "10.0.0.0/24"
 STATE_FILE = "state.json"
+#: Metadata (user, verb, object, decision) of ServiceAccounts' requests, except the
+#: controllers' own (kube-system), which would fill the log.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+        {"level": "Metadata", "userGroups": ["system:serviceaccounts"]},
+        {"level": "None"},
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,9 @@ class ControlPlaneOptions:
     apiserver_args: tuple[str, ...] = ()
     #: Keep the working directory (logs, etcd data) after stop, for debugging.
     keep: bool = False
+    #: Write an audit log (:attr:`ControlPlane.audit_log`) of every request made by a
+    #: ServiceAccount outside kube-system: what least-privilege tests read.
+    audit: bool = True
 
 
 def runs_root() -> Path:
@@ -271,6 +286,15 @@ class ControlPlane:
         port = free_port()
         self.url = f"https://127.0.0.1:{port}"
         pki = self.pki
+        audit: list[str] = []
+        if self.options.audit:
+            policy = self.workdir / "audit-policy.json"
+            policy.write_text(json.dumps(AUDIT_POLICY))
+            audit = [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-mode=blocking",
+            ]
         process = self._spawn(
             "kube-apiserver",
             [
@@ -294,6 +318,7 @@ class ControlPlane:
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--v=1",
+                *audit,
                 *self.options.apiserver_args,
             ],
         )
@@ -363,6 +388,22 @@ class ControlPlane:
             return False
 
     # -- clients ----------------------------------------------------------------
+
+    @property
+    def audit_log(self) -> Path:
+        """Return the audit log (JSON lines; see :data:`AUDIT_POLICY`)."""
+        if self.workdir is None:
+            raise ControlPlaneError("the control plane is not running")
+        return self.workdir / "audit.log"
+
+    def audit_events(self, user: str) -> list[dict[str, Any]]:
+        """Return the audit events of ``user`` so far, oldest first."""
+        try:
+            lines = self.audit_log.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        events = [json.loads(line) for line in lines if line.strip()]
+        return [e for e in events if (e.get("user") or {}).get("username") == user]
 
     @property
     def kubeconfig_path(self) -> Path:
