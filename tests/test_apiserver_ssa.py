@@ -18,6 +18,9 @@ import pytest
 from specc.testing.pytest_plugin import KubeTarget
 
 APPLY = "application/apply-patch+yaml"
+#: When a list, every request :func:`call` sends is appended with its answer; the
+#: differential check (test_differential.py) replays them on the real server.
+RECORDING: list[dict[str, Any]] | None = None
 
 
 def call(
@@ -40,7 +43,20 @@ def call(
     )
     response = api.call_api(*serialized[:4])
     response.read()
-    return response.status, json.loads(response.data)
+    answer = json.loads(response.data)
+    if RECORDING is not None:
+        RECORDING.append(
+            {
+                "method": method,
+                "path": path,
+                "query": dict(query),
+                "body": copy.deepcopy(body),
+                "content_type": content_type,
+                "status": response.status,
+                "response": answer,
+            }
+        )
+    return response.status, answer
 
 
 def cm_path(kube: KubeTarget, name: str = "app") -> str:

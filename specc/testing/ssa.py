@@ -558,7 +558,9 @@ def apply(
         applier.manager,
         "Apply",
         applier.api_version,
-        applier.time if changed or previous is None else previous.time,
+        # managedFieldsUpdater stamps a time only when the apply changed the object: a
+        # no-op apply keeps the applier's old time, and a new applier's entry gets none.
+        applier.time if changed else (previous.time if previous is not None else ""),
         new_set,
         applier.subresource,
     )
