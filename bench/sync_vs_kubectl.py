@@ -1,13 +1,17 @@
-"""Sync of a 5,000-object fleet against the API server double: specc vs kubectl.
+"""Sync of a fleet: specc vs kubectl, against the API server double or a real kube-apiserver.
 
 Both tools apply the same rendered objects with server-side apply and an ApplySet
 (kubectl: `apply --server-side --prune --applyset=configmaps/<name>`, which needs
-KUBECTL_APPLYSET=true and one namespace), first onto an empty double, then again with
-nothing changed. Requests are counted by the double; both run in this one process's
-double, with specc's client in-process (sharing the interpreter with the server, which
-only slows specc down).
+KUBECTL_APPLYSET=true and one namespace), first onto an empty cluster, then again with
+nothing changed. Each tool gets a fresh cluster of its own.
 
-    python bench/sync_vs_kubectl.py [--services 1000]
+``--target double`` (default): requests are counted by the double, which runs in this
+process with specc's client (sharing the interpreter only slows specc down).
+``--target real``: a real kube-apiserver 1.36 and etcd (``specc.testing.kube``; no
+controllers, so the tools have the CPU) on loopback; requests are counted from the
+API server's audit log of the admin user both tools authenticate as.
+
+    python bench/sync_vs_kubectl.py [--services 1000] [--target double|real]
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -78,12 +84,58 @@ def kubectl(kubeconfig: Path, manifest: Path) -> float:
     return took
 
 
+#: Counts the requests made since the last call: () -> (requests, writes).
+Counter_ = Callable[[], tuple[int, int]]
+
+
+@contextmanager
+def double_cluster() -> Iterator[tuple[Path, Counter_]]:
+    """Yield a fresh double's kubeconfig and a counter of the requests it served."""
+    with ApiServer() as srv:
+
+        def count() -> tuple[int, int]:
+            counted = (len(srv.log.records), srv.log.writes())
+            srv.log.clear()
+            return counted
+
+        yield srv.kubeconfig_path, count
+
+
+@contextmanager
+def real_cluster() -> Iterator[tuple[Path, Counter_]]:
+    """Yield a fresh real control plane's admin kubeconfig and a counter from its audit log."""
+    from specc.testing import kube
+
+    build = kube.cached()
+    if build is None:
+        sys.exit("the real control plane is not built: python -m specc.testing.kube build")
+    options = kube.ControlPlaneOptions(controller_manager=False, audit_users=("specc-admin",))
+    with kube.ControlPlane(build, options) as plane:
+        seen = 0
+
+        def count() -> tuple[int, int]:
+            nonlocal seen
+            events = plane.audit_events("specc-admin")
+            new, seen = events[seen:], len(events)
+            writes = sum(
+                1
+                for e in new
+                if e["verb"] in ("create", "update", "patch", "delete")
+                and "dryRun=All" not in e["requestURI"]
+            )
+            return len(new), writes
+
+        yield plane.kubeconfig_path, count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--target", choices=("double", "real"), default="double")
     args = parser.parse_args()
     if shutil.which("kubectl") is None:
         sys.exit("kubectl is not on PATH")
+    fresh = double_cluster if args.target == "double" else real_cluster
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "fleet"
         write_fleet(root, args.services)
@@ -92,25 +144,26 @@ def main() -> None:
         manifest.write_text("---\n".join(to_yaml(o.body) for o in render.objects))
         n = len(render.objects)
         rows = []
-        with ApiServer() as srv:
-            options = ClusterOptions(concurrency=8)
+        with fresh() as (kubeconfig, count):
+            options = ClusterOptions(kubeconfig=str(kubeconfig), concurrency=8)
+            count()
             for label in ("first apply", "no-op resync"):
-                srv.log.clear()
-                cluster = Cluster(srv.api_client(), options)
+                cluster = Cluster.connect(options)
                 start = time.perf_counter()
                 result = sync(cluster, render, SyncOptions(concurrency=8))
                 took = time.perf_counter() - start
                 assert result.ok, result.refused
-                rows.append(("specc", label, took, len(srv.log.records), srv.log.writes()))
-        with ApiServer() as srv:
+                rows.append(("specc", label, took, *count()))
+        with fresh() as (kubeconfig, count):
             # kubectl writes its ApplySet parent before any object, so its namespace must exist.
             ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": TEAM}}
-            Cluster(srv.api_client()).apply(ns, force=True, manager="bench-setup")
+            setup = Cluster.connect(ClusterOptions(kubeconfig=str(kubeconfig)))
+            setup.apply(ns, force=True, manager="bench-setup")
+            count()
             for label in ("first apply", "no-op resync"):
-                srv.log.clear()
-                took = kubectl(srv.kubeconfig_path, manifest)
-                rows.append(("kubectl", label, took, len(srv.log.records), srv.log.writes()))
-    print(f"{n} objects, {args.services} services in one namespace")
+                took = kubectl(kubeconfig, manifest)
+                rows.append(("kubectl", label, took, *count()))
+    print(f"{n} objects, {args.services} services in one namespace, on the {args.target} server")
     print(f"{'tool':8} {'run':14} {'seconds':>8} {'requests':>9} {'writes':>7}")
     for tool, label, took, reqs, w in rows:
         print(f"{tool:8} {label:14} {took:8.2f} {reqs:9d} {w:7d}")

@@ -274,6 +274,10 @@ def test_prod_eu_with_a_dev_kubeconfig_is_refused_by_the_identity_guard(
 
 
 def test_allow_cluster_mismatch_writes_and_says_so_loudly(clusters: Clusters, fleet: Path) -> None:
+    # Same volumes in dev and staging: a StatefulSet's volumeClaimTemplates cannot change
+    # in place (the API server refuses it, and so does the double).
+    ledger = fleet / "apps/payments/ledger-db.yaml"
+    ledger.write_text(ledger.read_text().replace("      storage: {size: 5Gi}\n", "", 1))
     assert (
         run("sync", str(fleet), "--cluster", "dev", "--kubeconfig", str(clusters.multi)).exit_code
         == 0

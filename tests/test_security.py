@@ -97,12 +97,12 @@ def test_every_request_of_a_sync_and_the_agent_is_allowed_by_the_derived_role(
     valid, renders = render_path(repo.work / "fleet")
     role = agent_cluster_role(renders, fleet_crds(valid))
     granted = {
-        (g, r, v)
+        (g, r, v, name)
         for rule in role["rules"]
-        if "resourceNames" not in rule
         for g in rule["apiGroups"]
         for r in rule["resources"]
         for v in rule["verbs"]
+        for name in rule.get("resourceNames") or ["*"]
     }
     agent = make_agent(api, repo, tmp_path, leader_election=True)
     assert agent._elector.try_acquire_or_renew()
@@ -120,13 +120,17 @@ def test_every_request_of_a_sync_and_the_agent_is_allowed_by_the_derived_role(
             continue  # discovery is granted to every authenticated user
         if r.field_manager == "kube-apiserver":
             continue  # the double seeding its namespaces
-        used.add((_group_of(r.path), r.resource.split("/")[0], _RBAC_VERBS[r.verb]))
+        used.add((_group_of(r.path), r.resource.split("/")[0], _RBAC_VERBS[r.verb], r.name))
     assert used, "no requests logged"
-    # An apply that creates needs `create` as well as `patch`.
-    creates = {(g, res, "create") for g, res, v in used if v == "patch"}
-    missing = sorted((used | creates) - granted)
+    # An apply that creates needs `create` as well as `patch` (authorized by name too).
+    creates = {(g, res, "create", name) for g, res, v, name in used if v == "patch"}
+    missing = sorted(
+        (g, res, v, name)
+        for g, res, v, name in used | creates
+        if (g, res, v, "*") not in granted and (g, res, v, name) not in granted
+    )
     assert missing == [], f"the role does not grant: {missing}"
-    assert not any(res == "secrets" for _, res, _ in used), "the agent read Secrets"
+    assert not any(res == "secrets" for _, res, _, _ in used), "the agent read Secrets"
 
 
 # -- Secret values never leave the cluster -------------------------------------------------

@@ -39,7 +39,7 @@ SERVICE_CIDR = "10.0.0.0/24"
 STATE_FILE = "state.json"
 #: Metadata (user, verb, object, decision) of ServiceAccounts' requests, except the
 #: controllers' own (kube-system), which would fill the log.
-AUDIT_POLICY = {
+AUDIT_POLICY: dict[str, Any] = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
     "omitStages": ["RequestReceived"],
@@ -64,6 +64,8 @@ class ControlPlaneOptions:
     #: Write an audit log (:attr:`ControlPlane.audit_log`) of every request made by a
     #: ServiceAccount outside kube-system: what least-privilege tests read.
     audit: bool = True
+    #: Users whose requests are audited too (``specc-admin``: the admin kubeconfig's).
+    audit_users: tuple[str, ...] = ()
 
 
 def runs_root() -> Path:
@@ -289,7 +291,10 @@ class ControlPlane:
         audit: list[str] = []
         if self.options.audit:
             policy = self.workdir / "audit-policy.json"
-            policy.write_text(json.dumps(AUDIT_POLICY))
+            rules = list(AUDIT_POLICY["rules"])
+            if self.options.audit_users:
+                rules.insert(0, {"level": "Metadata", "users": list(self.options.audit_users)})
+            policy.write_text(json.dumps({**AUDIT_POLICY, "rules": rules}))
             audit = [
                 f"--audit-policy-file={policy}",
                 f"--audit-log-path={self.audit_log}",
