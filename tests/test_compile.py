@@ -606,7 +606,73 @@ def test_backup_becomes_a_cronjob_with_the_secret_env_and_no_overlap(
     assert c["image"] == "ghcr.io/acme/pg-backup:1.3.0"
     assert c["command"] == ["/usr/local/bin/backup", "--to=s3://acme-backups/ledger"]
     assert {"name": "POSTGRES_PASSWORD", "valueFrom": {"secretKeyRef": {"key": "password", "name": "ledger-db-superuser"}}} in c["env"]  # fmt: skip
-    assert c["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}}
+    # Its own resources and env, not the database's 1 CPU / 2Gi.
+    assert c["resources"] == {"limits": {"memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "256Mi"}}  # fmt: skip
+    assert {"name": "BACKUP_RETENTION_DAYS", "value": "14"} in c["env"]
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_nothing_of_the_database_selects_the_backup_pods(
+    example: dict[str, ClusterRender],
+) -> None:
+    """Seen: backup pods carried the members' labels, so both Services routed to them,
+    the PDB counted them and the required anti-affinity kept them Pending."""
+    render = example["prod-eu"]
+    cron = body(render, "CronJob", "ledger-db-backup")
+    backup_pod = cron["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert backup_pod["app.kubernetes.io/component"] == "backup"
+    assert backup_pod["app.kubernetes.io/name"] == "ledger-db-backup"
+    assert cron["metadata"]["labels"]["app.kubernetes.io/component"] == "backup"
+    sts = body(render, "StatefulSet", "ledger-db")["spec"]
+    member_pod = sts["template"]["metadata"]["labels"]
+    assert member_pod["app.kubernetes.io/component"] == "server"
+    affinity = sts["template"]["spec"]["affinity"]["podAntiAffinity"]
+    terms = [t.get("podAffinityTerm", t) for ts in affinity.values() for t in ts]
+    selectors = [
+        sts["selector"]["matchLabels"],
+        body(render, "PodDisruptionBudget", "ledger-db")["spec"]["selector"]["matchLabels"],
+        body(render, "Service", "ledger-db")["spec"]["selector"],
+        body(render, "Service", "ledger-db-headless")["spec"]["selector"],
+        *(t["labelSelector"]["matchLabels"] for t in terms),
+    ]
+    for sel in selectors:
+        assert _selects(sel, member_pod), sel
+        assert not _selects(sel, backup_pod), sel
+
+
+def test_backup_env_can_leave_the_database_env_out(tmp_path: Path) -> None:
+    root = write_fleet(
+        tmp_path,
+        {
+            "apps/s.yaml": """\
+            apiVersion: specc.dev/v1alpha1
+            kind: StatefulService
+            metadata: {name: s, team: team-a}
+            spec:
+              image: x/s:1
+              members: 1
+              storage: {size: 1Gi}
+              env: {A: "1"}
+              secrets: [{secret: db, key: pw, env: PW}]
+              backup:
+                schedule: "0 3 * * *"
+                image: x/b:1
+                command: [/b]
+                inheritEnv: false
+                env: {TARGET: s3://x}
+                secrets: [{secret: s3, mountPath: /creds}]
+            """,
+        },
+    )
+    cron = body(compile_path(root, ["dev"])["dev"], "CronJob", "s-backup")
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["env"] == [{"name": "TARGET", "value": "s3://x"}]
+    assert c["volumeMounts"] == [{"mountPath": "/creds", "name": "secret-0", "readOnly": True}]
+    assert pod["volumes"] == [{"name": "secret-0", "secret": {"secretName": "s3"}}]
 
 
 def test_stateful_service_without_ports_gets_a_portless_headless_service_only(

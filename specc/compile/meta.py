@@ -16,6 +16,12 @@ from specc.objects import (
     source_annotation,
 )
 
+COMPONENT_LABEL = "app.kubernetes.io/component"
+#: The component of an app's own pods (members of a StatefulService, replicas of a Service).
+SERVER_COMPONENT = "server"
+#: The component of a StatefulService's backup Job pods.
+BACKUP_COMPONENT = "backup"
+
 
 @dataclass(frozen=True)
 class AppContext:
@@ -46,8 +52,23 @@ class AppContext:
 
     @property
     def pod_labels(self) -> dict[str, str]:
-        # Pods belong to their ReplicaSet/StatefulSet, not to specc's inventory.
-        return {k: v for k, v in self.labels.items() if k != MANAGED_BY}
+        """Labels of the app's own pods: the selector's, plus ``component: server``."""
+        return self.component_pod_labels(SERVER_COMPONENT)
+
+    def component_pod_labels(self, component: str) -> dict[str, str]:
+        """Return the labels of pods that play ``component`` for this app.
+
+        Pods belong to their ReplicaSet/StatefulSet/Job, not to specc's inventory, so they
+        carry no managed-by. A component other than the server's gets its own
+        ``app.kubernetes.io/name`` (``<app>-<component>``): that is the label every
+        selector of the app's server pods matches, and changing those selectors instead
+        would be refused on a live Deployment or StatefulSet (spec.selector is immutable).
+        """
+        labels = {k: v for k, v in self.labels.items() if k != MANAGED_BY}
+        if component != SERVER_COMPONENT:
+            labels["app.kubernetes.io/name"] = f"{self.name}-{component}"
+        labels[COMPONENT_LABEL] = component
+        return dict(sorted(labels.items()))
 
 
 def metadata(

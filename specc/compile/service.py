@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from specc.compile.backup import render_backup
 from specc.compile.meta import AppContext, make
 from specc.compile.workload import (
     config_map,
     container,
     pod_spec_extras,
     pos,
-    resources,
     service_ports,
 )
 from specc.errors import CompileError, Finding
@@ -304,46 +304,5 @@ def render_stateful_service(
         )
     )
     if spec.backup is not None:
-        b = spec.backup
-        job_container: dict[str, Any] = {
-            "name": "backup",
-            "image": b.image,
-            "command": list(b.command),
-        }
-        env = [
-            e for e in c.get("env", []) if "valueFrom" not in e or "secretKeyRef" in e["valueFrom"]
-        ]
-        if env:
-            job_container["env"] = env
-        job_res = resources(spec.resources)
-        if job_res.get("requests"):
-            job_container["resources"] = {"requests": job_res["requests"]}
-        cron = {
-            "concurrencyPolicy": "Forbid",
-            "jobTemplate": {
-                "spec": {
-                    "backoffLimit": 2,
-                    "template": {
-                        "metadata": {"labels": ctx.pod_labels},
-                        "spec": {
-                            "containers": [job_container],
-                            "restartPolicy": "OnFailure",
-                        },
-                    },
-                }
-            },
-            "schedule": b.schedule,
-            "successfulJobsHistoryLimit": b.successful_jobs_history_limit,
-            "suspend": b.suspend,
-        }
-        out.append(
-            make(
-                ctx,
-                "batch/v1",
-                "CronJob",
-                f"{ctx.name}-backup",
-                pos(source, "backup"),
-                {"spec": cron},
-            )
-        )
+        out.append(render_backup(ctx, spec.backup, c, {}, source))
     return out

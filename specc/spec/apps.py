@@ -54,6 +54,19 @@ def _cron(value: str) -> str:
 Cron = Annotated[str, AfterValidator(_cron)]
 
 
+def _check_secrets(secrets: list[SecretRef]) -> list[SecretRef]:
+    problems: list[Problem] = []
+    for i, s in enumerate(secrets):
+        if (s.env is None) == (s.mount_path is None):
+            problems.append(
+                ((i,), f"secret {s.secret!r}: set exactly one of env (with key) and mountPath")
+            )
+        elif s.env is not None and s.key is None:
+            problems.append(((i, "env"), f"secret {s.secret!r}: env {s.env!r} needs a key"))
+    raise_problems(problems)
+    return secrets
+
+
 class Autoscaling(SpecModel):
     """Becomes a HorizontalPodAutoscaler; the Deployment then carries no replicas."""
 
@@ -154,16 +167,7 @@ class WorkloadSpec(SpecModel):
     @field_validator("secrets")
     @classmethod
     def _secret_targets(cls, secrets: list[SecretRef]) -> list[SecretRef]:
-        problems: list[Problem] = []
-        for i, s in enumerate(secrets):
-            if (s.env is None) == (s.mount_path is None):
-                problems.append(
-                    ((i,), f"secret {s.secret!r}: set exactly one of env (with key) and mountPath")
-                )
-            elif s.env is not None and s.key is None:
-                problems.append(((i, "env"), f"secret {s.secret!r}: env {s.env!r} needs a key"))
-        raise_problems(problems)
-        return secrets
+        return _check_secrets(secrets)
 
     @field_validator("config")
     @classmethod
@@ -214,6 +218,21 @@ class Backup(SpecModel):
     command: Annotated[list[str], Field(min_length=1)]
     suspend: bool = False
     successful_jobs_history_limit: Annotated[int, Field(ge=0)] = 3
+    #: The backup job's own requests and limits (default: none, so the namespace's
+    #: LimitRange decides); never the database's.
+    resources: Resources | None = None
+    #: Environment variables of the backup job, added to those it inherits.
+    env: dict[EnvName, StrValue] = Field(default_factory=dict)
+    #: Secrets of the backup job (environment variables or mounted files).
+    secrets: list[SecretRef] = Field(default_factory=list)
+    #: Also pass the service's env and secret environment variables to the job (the
+    #: database's credentials, typically); false gives the job only its own.
+    inherit_env: bool = True
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_targets(cls, secrets: list[SecretRef]) -> list[SecretRef]:
+        return _check_secrets(secrets)
 
 
 class StatefulServiceSpec(WorkloadSpec):
