@@ -6,8 +6,6 @@ pipeline, the sync engine, leader election, metrics); it decides only *when* to 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import random
 import socket
@@ -15,10 +13,10 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from specc.agentserver import AgentServer
 from specc.errors import FleetError, GitError, SpeccError
 from specc.leader import LeaderElector, LeaseOptions
 from specc.logs import log
@@ -81,7 +79,7 @@ class Agent:
         #: Set while run() loops; the loop's last sign of life (monotonic seconds).
         self._running = False
         self._beat = 0.0
-        self._server: ThreadingHTTPServer | None = None
+        self._server = AgentServer(self)
         self._elector = LeaderElector(
             cluster,
             LeaseOptions(
@@ -331,64 +329,17 @@ class Agent:
         """Return whether run() is looping (its thread did not die or leave the loop)."""
         return self._running
 
-    # -- HTTP: metrics, health, webhook ------------------------------------------------------
+    # -- HTTP: metrics, health, webhook (specc.agentserver) ----------------------------------
 
     def serve(self) -> int | None:
         """Start /metrics, /healthz, /readyz and POST /hook; return the port (None if disabled)."""
-        if self.options.listen is None or self._server is not None:
-            return self._server.server_address[1] if self._server else None
-        agent = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def _reply(
-                self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8"
-            ) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                if self.path == "/metrics":
-                    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-                    self._reply(200, generate_latest(agent.metrics.registry), CONTENT_TYPE_LATEST)
-                elif self.path == "/healthz":
-                    self._reply(200, b"ok\n")
-                elif self.path == "/readyz":
-                    ok = agent.ready.is_set()
-                    self._reply(200 if ok else 503, b"ok\n" if ok else b"not ready\n")
-                else:
-                    self._reply(404, b"not found\n")
-
-            def do_POST(self) -> None:
-                if self.path != "/hook":
-                    self._reply(404, b"not found\n")
-                    return
-                length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
-                body = self.rfile.read(length)
-                if not verify_signature(
-                    agent.options.webhook_secret, body, self.headers.get("X-Hub-Signature-256")
-                ):
-                    self._reply(401, b"bad signature\n")
-                    return
-                agent.trigger.set()
-                self._reply(202, b"fetch scheduled\n")
-
+        if self.options.listen is None or self._server.port is not None:
+            return self._server.port
         host, port = self.options.listen
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        threading.Thread(target=self._server.serve_forever, name="specc-http", daemon=True).start()
-        return int(self._server.server_address[1])
+        return self._server.start(host, port)
 
     def shutdown_server(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._server.stop()
 
 
 class SyncFailed(SpeccError):
@@ -402,11 +353,3 @@ class CommitRefused(SpeccError):
         self.kind = kind
         self.message = message
         super().__init__(message)
-
-
-def verify_signature(secret: bytes | None, body: bytes, header: str | None) -> bool:
-    """Return whether ``header`` is ``sha256=<hex HMAC of body>`` under ``secret`` (GitHub's scheme)."""
-    if not secret or not header or not header.startswith("sha256="):
-        return False
-    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len("sha256=") :])

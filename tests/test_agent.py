@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from specc.agent import Agent, AgentOptions, verify_signature
+from specc.agent import Agent, AgentOptions
+from specc.agentserver import verify_signature
 from specc.source import GitSourceOptions
 from specc.sync import Cluster, ClusterOptions, SyncOptions
 from specc.sync.apply import read_status

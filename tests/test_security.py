@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from specc import agent as agent_module
-from specc.agent import verify_signature
+from specc import agentserver as agent_module
+from specc.agentserver import verify_signature
 from specc.cli import cli
 from specc.compile import fleet_crds
 from specc.diff import diff_cluster
