@@ -194,10 +194,10 @@ def _wait_for(
 
 def _port(agent: Agent) -> int:
     deadline = time.monotonic() + 5
-    while agent._server is None and time.monotonic() < deadline:
+    while agent._server.port is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert agent._server is not None
-    return int(agent._server.server_address[1])
+    assert agent._server.port is not None
+    return agent._server.port
 
 
 def _get(port: int, path: str) -> int:
