@@ -15,6 +15,8 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 RUN useradd --uid 65532 --create-home specc && mkdir -p /var/lib/specc && chown specc /var/lib/specc
 USER 65532
+# The mirror of the fleet repository lives here, not in the working directory.
+ENV SPECC_WORKDIR=/var/lib/specc
 EXPOSE 8080
 ENTRYPOINT ["specc"]
 CMD ["agent"]

@@ -67,8 +67,11 @@ class Agent:
         self.logger = logger or logging.getLogger("specc.agent")
         self.source = GitSource(options.source)
         self.parent = ApplySetParent.for_cluster(options.cluster)
-        self.stop = threading.Event()
+        #: What the loop waits on: a new commit announced (/hook), drift seen by a watch,
+        #: a leadership change, or stop. Every wait of the loop ends when it is set.
         self.trigger = threading.Event()
+        self.stop: threading.Event = _Stop(self.trigger)
+        cluster.stop_on(self.stop)
         self.ready = threading.Event()
         self.leading = threading.Event()
         self.last_applied = ""
@@ -340,6 +343,18 @@ class Agent:
 
     def shutdown_server(self) -> None:
         self._server.stop()
+
+
+class _Stop(threading.Event):
+    """The stop flag; setting it also sets the loop's trigger, so no wait outlives SIGTERM."""
+
+    def __init__(self, wakes: threading.Event) -> None:
+        super().__init__()
+        self._wakes = wakes
+
+    def set(self) -> None:
+        super().set()
+        self._wakes.set()
 
 
 class SyncFailed(SpeccError):

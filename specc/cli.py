@@ -668,10 +668,17 @@ def _connect_agent(cluster_name: str, params: dict[str, Any]) -> Any:
     "--listen",
     default="0.0.0.0:8080",
     show_default=True,
-    help="Address of /metrics, /healthz, /readyz, /hook.",
+    callback=lambda _ctx, _param, value: _listen_address(value),
+    help="HOST:PORT of /metrics, /healthz, /readyz, /hook (:PORT for all addresses, "
+    "[::1]:PORT for IPv6).",
 )
 @click.option(
-    "--workdir", type=click.Path(path_type=Path), default=Path(".specc-agent"), show_default=True
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="SPECC_WORKDIR",
+    default=None,
+    help="Where the agent keeps its mirror of the repository "
+    "[default: $XDG_CACHE_HOME/specc/agent, else ~/.cache/specc/agent].",
 )
 @click.option(
     "--no-leader-election", is_flag=True, help="Act without holding the Lease (one replica only)."
@@ -704,8 +711,8 @@ def agent(
     token_env: str | None,
     ssh_key: str | None,
     webhook_secret_file: str | None,
-    listen: str,
-    workdir: Path,
+    listen: tuple[str, int],
+    workdir: Path | None,
     no_leader_election: bool,
     lease_duration: float,
     allow_mass_prune: bool,
@@ -716,10 +723,10 @@ def agent(
 
     from specc import logs
     from specc.agent import Agent, AgentOptions
-    from specc.source import GitSourceOptions
+    from specc.source import GitSourceOptions, default_workdir
     from specc.sync import PlanOptions, SyncOptions
 
-    host, _, port = listen.rpartition(":")
+    workdir = workdir or default_workdir()
     secret = None
     try:
         if webhook_secret_file:
@@ -742,7 +749,7 @@ def agent(
             allow_rewind=allow_rewind,
             verify_signatures=verify_signatures,
             webhook_secret=secret,
-            listen=(host or "0.0.0.0", int(port)),
+            listen=listen,
             leader_election=not no_leader_election,
             lease_duration=lease_duration,
             sync=SyncOptions(
@@ -763,10 +770,28 @@ def agent(
         _exit(UsageError(str(exc)))
     except SpeccError as exc:
         _exit(exc)
+    try:
+        runner.serve()
+    except OSError as exc:  # a busy port, an address this host does not have
+        host, port = listen
+        _exit(UsageError(f"--listen {host}:{port}: cannot listen: {exc.strerror or exc}"))
     gc.enable()
     signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
     signal.signal(signal.SIGINT, lambda *_: runner.stop.set())
     runner.run()
+
+
+def _listen_address(value: str) -> tuple[str, int]:
+    """Return (host, port) of ``HOST:PORT``, ``:PORT`` or ``[IPV6]:PORT``; raise BadParameter."""
+    host, sep, port = value.strip().rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    if not sep or not port.isdigit() or int(port) > 65535 or (":" in host and not bracketed):
+        raise click.BadParameter(
+            f"{value!r} is not HOST:PORT (e.g. 0.0.0.0:8080, :8080, 127.0.0.1:9090, [::1]:8080)"
+        )
+    return host or "0.0.0.0", int(port)
 
 
 @cli.command()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from specc.errors import ClusterError
 from specc.sync.cluster import ApiError, Cluster
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -139,5 +140,5 @@ class LeaderElector:
             body = self._body(current, "", False)
             body["spec"]["leaseDurationSeconds"] = 1
             self._put(body)
-        except ApiError:
+        except ClusterError:
             return  # the lease expires by itself

@@ -12,7 +12,7 @@ import re
 import shlex
 import subprocess
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -48,14 +48,26 @@ def check_branch(branch: str) -> None:
 class GitSourceOptions:
     url: str
     branch: str = "main"
-    #: Where the local mirror lives.
-    workdir: Path = Path(".specc-agent/repo")
+    #: Where the local mirror lives: a cache directory, never the current one.
+    workdir: Path = field(default_factory=lambda: default_workdir() / "repo")
     token_file: str | None = None
     token_env: str | None = None
     ssh_key_file: str | None = None
     #: GNUPGHOME holding the keys whose signatures are trusted (with verify_signatures).
     keyring: str | None = None
     timeout: float = 120.0
+
+
+def default_workdir() -> Path:
+    """Return the agent's default work directory: ``$XDG_CACHE_HOME/specc/agent``.
+
+    ``~/.cache/specc/agent`` without XDG_CACHE_HOME; the image sets SPECC_WORKDIR to
+    /var/lib/specc. Never the current directory: run from a fleet checkout, a relative
+    default left a bare repository inside the working tree.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or ""
+    base = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"
+    return base / "specc" / "agent"
 
 
 class GitSource:

@@ -137,6 +137,13 @@ class Cluster:
         self._lock = threading.Lock()
         #: Whether the server has answered any request yet (see ClusterOptions.connect_timeout).
         self._answered = False
+        #: Set when the process is stopping (SIGTERM): retry pauses end at once and the
+        #: request fails instead of waiting out its retry budget.
+        self._stop: threading.Event | None = None
+
+    def stop_on(self, event: threading.Event) -> None:
+        """Give up retrying (between attempts) as soon as ``event`` is set."""
+        self._stop = event
 
     @property
     def server(self) -> str:
@@ -233,9 +240,22 @@ class Cluster:
                     f"{what}: gave up after {attempt + 1} attempts in {spent:.0f} s "
                     f"(retry budget {self.options.retry_budget:g} s)"
                 )
-            self._sleep(pause)
+            self._pause(pause, what)
             delay = min(delay * 2, self.options.max_backoff)
         raise ClusterError(f"{what}: gave up after {self.options.retries} retries")
+
+    def _pause(self, seconds: float, what: str) -> None:
+        stop = self._stop
+        if stop is None:
+            self._sleep(seconds)
+            return
+        if self._sleep is time.sleep:
+            stopped = stop.wait(seconds)
+        else:
+            self._sleep(seconds)
+            stopped = stop.is_set()
+        if stopped:
+            raise ClusterError(f"{what}: not retried, stopping")
 
     def _timeouts(self) -> tuple[float, float]:
         """Return (connect, read) timeouts: the first answer is awaited for connect_timeout only."""
