@@ -1,39 +1,130 @@
 """The agent's HTTP side: /metrics, /healthz, /readyz and the POST /hook webhook.
 
 Kept apart from the reconcile loop (specc.agent): the server only reads the agent's
-state and sets its trigger.
+state and sets its trigger. It is open to the network (``--listen`` defaults to
+0.0.0.0) and unauthenticated until a hook's signature is checked, so every cost a
+client can cause is bounded (:mod:`specc.httpserver`): connections, time, header and
+body bytes. A hook is answered before its body is read whenever the headers already
+decide (no secret, a bad length, no signature).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import io
+import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from collections import OrderedDict
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
+
+from specc.httpserver import BoundedHTTPServer, CappedReader, RequestTooLarge, ServerLimits
 
 if TYPE_CHECKING:
     from specc.agent import Agent
 
+#: The largest hook body read; GitHub caps payloads at 25 MB but a push event is a few KB.
+MAX_BODY = 1 << 20
+_LENGTH = re.compile(r"[0-9]{1,18}")
+_SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
+
+
+class DeliveryWindow:
+    """The deliveries seen lately, to refuse one sent again.
+
+    GitHub's HMAC covers the body only, so a replay can be re-sent under a new
+    ``X-GitHub-Delivery`` id: both the id and the body's signature are remembered.
+    Memory is bounded: at most ``size`` entries, none older than ``seconds``. A replay
+    older than that is accepted; all it can do is schedule a fetch, which the agent
+    does every ``--interval`` anyway.
+    """
+
+    def __init__(self, size: int = 4096, seconds: float = 3600.0) -> None:
+        self.size = size
+        self.seconds = seconds
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, *keys: str) -> bool:
+        """Record ``keys``; return False if any was seen within the window."""
+        now = time.monotonic()
+        with self._lock:
+            while self._seen:
+                oldest, at = next(iter(self._seen.items()))
+                if now - at < self.seconds and len(self._seen) <= self.size:
+                    break
+                del self._seen[oldest]
+            if any(k in self._seen for k in keys):
+                return False
+            for k in keys:
+                self._seen[k] = now
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+            return True
+
 
 class AgentServer:
-    """The HTTP endpoints of one agent, served from a thread of their own."""
+    """The HTTP endpoints of one agent, served from threads of their own."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        limits: ServerLimits | None = None,
+        max_body: int = MAX_BODY,
+    ) -> None:
         self.agent = agent
-        self._server: ThreadingHTTPServer | None = None
+        self.limits = limits or ServerLimits()
+        self.max_body = max_body
+        self.deliveries = DeliveryWindow()
+        self._server: BoundedHTTPServer | None = None
 
     @property
     def port(self) -> int | None:
-        return int(self._server.server_address[1]) if self._server else None
+        return self._server.port if self._server else None
 
     def start(self, host: str, port: int) -> int:
-        """Bind ``host:port`` and serve; return the bound port."""
+        """Bind ``host:port`` and serve; return the bound port.
+
+        A port that cannot be bound (in use, privileged, unknown host) is a UsageError.
+        """
+        if self._server is None:
+            self._server = BoundedHTTPServer(host, port, self._handler(), self.limits)
+            self._server.start()
+        return self._server.port
+
+    def stop(self) -> None:
         if self._server is not None:
-            return int(self._server.server_address[1])
-        agent = self.agent
+            self._server.stop()
+            self._server = None
+
+    def connections(self) -> tuple[int, int]:
+        """Return (idle, in service) connection counts."""
+        return self._server.connections() if self._server else (0, 0)
+
+    # -- requests ------------------------------------------------------------------------
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        served = self
 
         class Handler(BaseHTTPRequestHandler):
+            server_version = "specc-agent"
+            sys_version = ""
+
+            def setup(self) -> None:
+                self.connection = self.request
+                self.connection.settimeout(served.limits.request_timeout)
+                self.reader = CappedReader(self.connection, served.limits.max_header_bytes)
+                self.rfile = io.BufferedReader(self.reader, 8192)
+                self.wfile = self.connection.makefile("wb", 0)
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except RequestTooLarge:
+                    self._reply(431, b"request line and headers too large\n")
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
@@ -43,45 +134,85 @@ class AgentServer:
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
-                if self.path == "/metrics":
-                    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-                    self._reply(200, generate_latest(agent.metrics.registry), CONTENT_TYPE_LATEST)
-                elif self.path == "/healthz":
-                    self._reply(200, b"ok\n")
-                elif self.path == "/readyz":
-                    ok = agent.ready.is_set()
-                    self._reply(200 if ok else 503, b"ok\n" if ok else b"not ready\n")
-                else:
-                    self._reply(404, b"not found\n")
+                code, ctype, body = served.get(self.path)
+                self._reply(code, body, ctype)
 
             def do_POST(self) -> None:
-                if self.path != "/hook":
-                    self._reply(404, b"not found\n")
-                    return
-                length = min(int(self.headers.get("Content-Length") or 0), 1 << 20)
-                body = self.rfile.read(length)
-                if not verify_signature(
-                    agent.options.webhook_secret, body, self.headers.get("X-Hub-Signature-256")
-                ):
-                    self._reply(401, b"bad signature\n")
-                    return
-                agent.trigger.set()
-                self._reply(202, b"fetch scheduled\n")
+                code, body = served.post(self)
+                self._reply(code, body)
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        threading.Thread(target=self._server.serve_forever, name="specc-http", daemon=True).start()
-        return int(self._server.server_address[1])
+        return Handler
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def get(self, path: str) -> tuple[int, str, bytes]:
+        text = "text/plain; charset=utf-8"
+        agent = self.agent
+        if path == "/metrics":
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            return 200, CONTENT_TYPE_LATEST, generate_latest(agent.metrics.registry)
+        if path == "/healthz":
+            return 200, text, b"ok\n"
+        if path == "/readyz":
+            ok = agent.ready.is_set()
+            return (200 if ok else 503), text, (b"ok\n" if ok else b"not ready\n")
+        return 404, text, b"not found\n"
+
+    def post(self, request: Any) -> tuple[int, bytes]:
+        """Answer one POST; ``request`` is the handler (headers, reader, rfile)."""
+        if request.path != "/hook":
+            return 404, b"not found\n"
+        secret = self.agent.options.webhook_secret
+        if not secret:
+            return 404, (
+                b"POST /hook is off: this agent has no webhook secret (--webhook-secret-file)\n"
+            )
+        headers = request.headers
+        if headers.get("Transfer-Encoding"):
+            return 411, b"send the body with a Content-Length, not Transfer-Encoding\n"
+        lengths = headers.get_all("Content-Length") or []
+        if not lengths:
+            return 411, b"Content-Length required\n"
+        if len(set(lengths)) > 1 or not _LENGTH.fullmatch(lengths[0].strip()):
+            shown = ", ".join(lengths)[:40]
+            return 400, f"Content-Length must be one whole number, got {shown!r}\n".encode()
+        length = int(lengths[0])
+        if length > self.max_body:
+            return 413, (
+                f"a body of {length} bytes is more than the {self.max_body} POST /hook reads\n"
+            ).encode()
+        signature = headers.get("X-Hub-Signature-256") or ""
+        if not _SIGNATURE.fullmatch(signature):
+            return 401, b"X-Hub-Signature-256: sha256=<64 hex digits> required\n"
+        body = _read(request, length)
+        if body is None:
+            return 400, f"the body ended before its Content-Length of {length} bytes\n".encode()
+        if not verify_signature(secret, body, signature):
+            return 401, b"bad signature\n"
+        delivery = (headers.get("X-GitHub-Delivery") or "")[:100]
+        keys = [f"sig:{signature}"] + ([f"id:{delivery}"] if delivery else [])
+        if not self.deliveries.first_time(*keys):
+            return 409, b"this delivery was received before; a replay is not acted on\n"
+        self.agent.trigger.set()
+        return 202, b"fetch scheduled\n"
+
+
+def _read(request: Any, length: int) -> bytes | None:
+    """Return exactly ``length`` body bytes, or None if the client stopped sending."""
+    # What the reader buffered past the headers is body too; raw reads stop at length.
+    request.reader.budget = length
+    chunks, got = [], 0
+    while got < length:
+        chunk = request.rfile.read1(length - got)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def verify_signature(secret: bytes | None, body: bytes, header: str | None) -> bool:
