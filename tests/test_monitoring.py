@@ -268,8 +268,14 @@ def test_the_crd_check_does_catch_a_field_the_operator_would_drop() -> None:
     assert any("ServiceMonitor/storefront/monitoring-apps" in p and "port" in p for p in problems)
 
 
-def test_the_operator_crds_are_known_to_every_fleet_without_being_read(fleet: Path) -> None:
+def test_the_operator_crds_are_known_to_every_fleet_without_being_read(
+    fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from specc.check import store
     from specc.compile import monitoring
+
+    monkeypatch.setenv("SPECC_CACHE_DIR", str(tmp_path / "store"))
+    store.cache_dir.cache_clear()
 
     names = sorted(c["metadata"]["name"] for c in operator_crds())
     assert names == [
@@ -289,6 +295,11 @@ def test_the_operator_crds_are_known_to_every_fleet_without_being_read(fleet: Pa
     compile_checked(valid(FLEET))
     read = monitoring._load_crd_cached.cache_info().currsize
     assert 0 < read <= len(names)
+    # Their converted schemas are stored: the next run reads no CRD at all.
+    monitoring._load_crd_cached.cache_clear()
+    compile_checked(valid(FLEET))
+    assert monitoring._load_crd_cached.cache_info().currsize == 0
+    store.cache_dir.cache_clear()
 
 
 # --- rule checks through `specc validate` ------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any
 
 import jsonschema_rs
 
+from specc.check import store
 from specc.check.kubernetes import split_api_version
 from specc.errors import Finding, Position
 from specc.load import Document
@@ -75,6 +76,9 @@ class LazyCrd:
 
     stub: Mapping[str, Any]
     load: Callable[[], Mapping[str, Any]]
+    #: What identifies this CRD's content (its file's version): its converted schemas are
+    #: then kept between runs (:mod:`specc.check.store`). "" for none.
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class CrdVersion:
     source: Position | None = None
     #: For a :class:`LazyCrd`: reads the whole CRD, whose ``schema`` this one lacks.
     load: Callable[[], Mapping[str, Any]] | None = None
+    #: The :class:`LazyCrd`'s fingerprint ("" when not known).
+    fingerprint: str = ""
 
     def openapi(self) -> Mapping[str, Any] | None:
         """Return this version's ``openAPIV3Schema`` (None: no schema), reading it if lazy."""
@@ -113,6 +119,7 @@ class CrdSchemas:
     versions: dict[tuple[str, str, str], CrdVersion] = field(default_factory=dict)
     _validators: dict[tuple[str, str, str], jsonschema_rs.Validator] = field(default_factory=dict)
     _schemas: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    _digests: dict[tuple[str, str, str], str] = field(default_factory=dict)
     #: Malformed CRDs among the documents given, at their file:line.
     problems: list[Finding] = field(default_factory=list)
     #: (group, kind) of the malformed CRDs, for the message about their resources.
@@ -132,7 +139,7 @@ class CrdSchemas:
             if isinstance(doc, Document):
                 out.add(doc.data, doc)
             elif isinstance(doc, LazyCrd):
-                out.add(doc.stub, load=doc.load)
+                out.add(doc.stub, load=doc.load, fingerprint=doc.fingerprint)
             else:
                 out.add(doc)
         return out
@@ -142,6 +149,7 @@ class CrdSchemas:
         crd: Any,
         doc: Document | Position | None = None,
         load: Callable[[], Mapping[str, Any]] | None = None,
+        fingerprint: str = "",
     ) -> None:
         """Register the served versions of one CustomResourceDefinition object.
 
@@ -193,6 +201,7 @@ class CrdSchemas:
                 crd=f"CustomResourceDefinition/{name}",
                 source=source,
                 load=load,
+                fingerprint=fingerprint if load is not None else "",
             )
             self._validators.pop(key, None)
             self._schemas.pop(key, None)
@@ -219,7 +228,13 @@ class CrdSchemas:
             return None
         key = (found.group, found.version, found.kind)
         if key not in self._schemas:
-            self._schemas[key] = crd_json_schema(found.openapi(), api_version, kind)
+            if found.fingerprint:
+                self._schemas[key], self._digests[key] = store.cached(
+                    ("crd", found.fingerprint, api_version, kind),
+                    lambda: crd_json_schema(found.openapi(), api_version, kind),
+                )
+            else:
+                self._schemas[key] = crd_json_schema(found.openapi(), api_version, kind)
         return self._schemas[key]
 
     def validator(self, api_version: str, kind: str) -> jsonschema_rs.Validator | None:

@@ -27,6 +27,8 @@ from typing import Any
 
 import jsonschema_rs
 
+from specc.check import store
+
 #: Where the shared definitions of one schema set live, and how kinds refer to them.
 _DEFINITIONS = "_definitions.json"
 _REF_PREFIXES = ("/api/_definitions.json#/$defs/", "#/$defs/")
@@ -148,6 +150,8 @@ class _SchemaSet:
     _defs: dict[str, Any] | None = None
     _gvk: dict[tuple[str, str, str], str] | None = None
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Digest of each schema in :attr:`schemas`: equal schemas share one validator.
+    digests: dict[str, str] = field(default_factory=dict)
     validators: dict[str, jsonschema_rs.Validator] = field(default_factory=dict)
 
     @property
@@ -158,19 +162,43 @@ class _SchemaSet:
         return self._defs
 
     @property
+    def source(self) -> str:
+        """What identifies this version's definitions file, for the schema cache."""
+        return store.file_fingerprint(self.directory / _DEFINITIONS)
+
+    @property
     def gvk(self) -> dict[tuple[str, str, str], str]:
         """(group, version, kind) → name of the definition of that top-level kind."""
         if self._gvk is None:
-            index: dict[tuple[str, str, str], str] = {}
-            for name, schema in self.defs.items():
-                for g in schema.get("x-kubernetes-group-version-kind") or ():
-                    index[(g["group"], g["version"], g["kind"])] = name
-            self._gvk = index
+
+            def build() -> list[list[str]]:
+                return sorted(
+                    [g["group"], g["version"], g["kind"], name]
+                    for name, schema in self.defs.items()
+                    for g in schema.get("x-kubernetes-group-version-kind") or ()
+                )
+
+            rows, _ = store.cached(("gvk", self.source), build)
+            self._gvk = {(g, v, k): name for g, v, k, name in rows}
         return self._gvk
+
+    def standalone(
+        self, name: str, api_version: str | None = None, kind: str | None = None
+    ) -> tuple[dict[str, Any], str]:
+        """Return definition ``name`` as a root schema (see :func:`_standalone`) and its digest."""
+        key: tuple[str, ...] = ("def", self.source, name)
+        if api_version is not None:
+            key = ("kind", self.source, name, api_version, kind or "")
+        found: tuple[dict[str, Any], str] = store.cached(
+            key, lambda: _standalone(self.defs, name, api_version, kind)
+        )
+        return found
 
 
 _SETS: dict[str, _SchemaSet] = {}
 _SETS_LOCK = threading.Lock()
+#: Validators by schema digest, across versions: most kinds are the same in 1.32 and 1.33.
+_COMPILED: dict[str, jsonschema_rs.Validator] = {}
 
 
 def _schema_set(version: str) -> _SchemaSet:
@@ -221,7 +249,8 @@ class KubernetesSchemas:
         with s.lock:
             found = s.schemas.get(key)
             if found is None:
-                found = s.schemas[key] = _standalone(s.defs, name, api_version, kind)
+                found, s.digests[key] = s.standalone(name, api_version, kind)
+                s.schemas[key] = found
             return found
 
     def validator(self, api_version: str, kind: str) -> jsonschema_rs.Validator | None:
@@ -230,12 +259,19 @@ class KubernetesSchemas:
         found = self._set.validators.get(key)
         if found is not None:
             return found
-        schema = self.schema(api_version, kind)
-        if schema is None:
+        if self.schema(api_version, kind) is None:
             return None
-        compiled = compile_schema(schema)
-        with self._set.lock:
-            return self._set.validators.setdefault(key, compiled)
+        return self._compiled(key)
+
+    def _compiled(self, key: str) -> jsonschema_rs.Validator:
+        s = self._set
+        digest = s.digests[key]
+        compiled = _COMPILED.get(digest)
+        if compiled is None:
+            compiled = compile_schema(s.schemas[key])
+        with s.lock:
+            _COMPILED.setdefault(digest, compiled)
+            return s.validators.setdefault(key, compiled)
 
     def object_meta_schema(self) -> dict[str, Any]:
         """Return the schema of ``metadata`` (ObjectMeta), which custom resources share."""
@@ -243,16 +279,16 @@ class KubernetesSchemas:
         with s.lock:
             found = s.schemas.get(_OBJECT_META)
             if found is None:
-                found = s.schemas[_OBJECT_META] = _standalone(s.defs, _OBJECT_META)
+                found, s.digests[_OBJECT_META] = s.standalone(_OBJECT_META)
+                s.schemas[_OBJECT_META] = found
             return found
 
     def object_meta_validator(self) -> jsonschema_rs.Validator:
         """Return the compiled ObjectMeta validator of this version."""
         found = self._set.validators.get(_OBJECT_META)
         if found is None:
-            compiled = compile_schema(self.object_meta_schema())
-            with self._set.lock:
-                found = self._set.validators.setdefault(_OBJECT_META, compiled)
+            self.object_meta_schema()
+            found = self._compiled(_OBJECT_META)
         return found
 
 

@@ -30,6 +30,8 @@ from specc.spec.apps import App, Service, StatefulService
 from specc.spec.monitoring import MonitoringStackSpec, Receiver, ScrapeTarget
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from specc.check.crd import LazyCrd
 
 API = "monitoring.coreos.com/v1"
@@ -83,11 +85,20 @@ def operator_crd_stubs() -> list[dict[str, Any]]:
 
 
 def lazy_operator_crds() -> list[LazyCrd]:
-    """Return the shipped CRDs for the check stage, each schema read on first use."""
+    """Return the shipped CRDs for the check stage, each schema read on first use.
+
+    The check only reads them, so they share the one parsed copy (no deep copy).
+    """
     from specc.check.crd import LazyCrd
+    from specc.check.store import file_fingerprint
 
     return [
-        LazyCrd(_stub(entry), functools.partial(_load_crd, entry["file"])) for entry in _crd_index()
+        LazyCrd(
+            _stub(entry),
+            functools.partial(_load_crd_cached, entry["file"]),
+            file_fingerprint(str(_crd_dir() / entry["file"])),
+        )
+        for entry in _crd_index()
     ]
 
 
@@ -105,9 +116,13 @@ def _stub(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _crd_dir() -> Traversable:
+    return resources.files("specc") / "data" / "crds"
+
+
 @functools.cache
 def _crd_index() -> tuple[dict[str, Any], ...]:
-    text = (resources.files("specc") / "data" / "crds" / "index.json").read_text(encoding="utf-8")
+    text = (_crd_dir() / "index.json").read_text(encoding="utf-8")
     return tuple(json.loads(text)["crds"])
 
 
@@ -118,7 +133,7 @@ def _load_crd(file: str) -> dict[str, Any]:
 
 @functools.cache
 def _load_crd_cached(file: str) -> dict[str, Any]:
-    text = (resources.files("specc") / "data" / "crds" / file).read_text(encoding="utf-8")
+    text = (_crd_dir() / file).read_text(encoding="utf-8")
     crd: dict[str, Any] = json.loads(text)["crd"]
     return crd
 

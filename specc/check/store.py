@@ -1,0 +1,95 @@
+"""Converted schemas kept between runs, so that a start-up does not redo the conversion.
+
+A kind's self-contained schema is cut out of kubernetes-validate's 1.4 MB definitions
+file, and a custom kind's JSON Schema is converted from its CRD's ``openAPIV3Schema``
+(the prometheus-operator ones are ~0.5 MB); for the example fleet that was a third of
+``specc validate``. The result depends only on its input and on the code converting it,
+so it is stored as JSON under a name hashing both and read back with one ``json.loads``.
+
+Where: ``$SPECC_CACHE_DIR``, else ``$XDG_CACHE_HOME/specc``, else ``~/.cache/specc``
+(``SPECC_CACHE_DIR=off`` turns it off). A cache that cannot be read or written is
+ignored: the schema is built as without one, never an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from specc import __version__
+
+#: Bumped when the stored form changes in a way the code fingerprint would not show.
+_FORMAT = "1"
+
+
+@functools.cache
+def cache_dir() -> Path | None:
+    """Return the directory of converted schemas, or None when caching is off."""
+    configured = os.environ.get("SPECC_CACHE_DIR")
+    if configured is not None:
+        return None if configured in ("", "off", "0") else Path(configured) / "schemas"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "specc" / "schemas"
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """Hash of the code that converts: an edit to it must not read old conversions."""
+    from specc.check import crd, kubernetes
+
+    h = hashlib.sha256(f"{_FORMAT}:{__version__}".encode())
+    for module in (kubernetes, crd):
+        try:
+            h.update(Path(module.__file__ or "").read_bytes())
+        except OSError:
+            return ""  # no source to hash (a zipped install): do not cache
+    return h.hexdigest()
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> str:
+    """Return what identifies one version of an input file ("" if it cannot be read)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{os.fspath(path)}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def cached(key: tuple[str, ...], build: Callable[[], Any]) -> tuple[Any, str]:
+    """Return ``build()``'s JSON value and a digest of it, from the cache when stored.
+
+    ``key`` names the input (an empty part means "cannot be identified": no caching).
+    The digest is the same for equal values whatever their key, so a caller can share
+    what it compiles from equal schemas (most kinds are alike across Kubernetes versions).
+    """
+    directory = cache_dir()
+    code = _code_fingerprint()
+    if directory is None or not code or not all(key):
+        value = build()
+        return value, _digest(json.dumps(value, sort_keys=True))
+    name = hashlib.sha256("\0".join((code, *key)).encode()).hexdigest()
+    file = directory / name[:2] / f"{name}.json"
+    try:
+        text = file.read_text(encoding="utf-8")
+        return json.loads(text), _digest(text)
+    except (OSError, ValueError):
+        pass
+    value = build()
+    text = json.dumps(value, sort_keys=True)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, file)  # readers see a whole file or none
+    except OSError:
+        pass
+    return value, _digest(text)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
