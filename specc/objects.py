@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from specc.errors import Position, object_ref
 from specc.load import FieldPath, SourceMap
+
+if TYPE_CHECKING:
+    from specc.tenancy import TenancyPolicy
 
 #: Label and annotation keys specc writes on every object.
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -147,6 +150,8 @@ class ClusterRender:
     fleet: str = ""
     #: Origins of the apps that say ``adopt: true``: their objects may be taken from another owner.
     adopt: set[str] = field(default_factory=set)
+    #: The tenancy rules the render passed; the sync looks again before its first request.
+    tenancy: TenancyPolicy | None = None
 
     def by_key(self) -> dict[ObjectKey, DesiredObject]:
         return {o.key: o for o in self.objects}

@@ -34,6 +34,7 @@ from specc.spec import API_VERSION, APP_KINDS, KINDS
 from specc.spec.apps import App, Manifests, Service, StatefulService
 from specc.spec.fleet import Cluster, Fleet
 from specc.spec.team import Team
+from specc.tenancy import AGENT_NAMESPACE, reserved_namespace
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -275,6 +276,17 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
             first = teams[name][1]
             findings.append(_dup(doc, ("metadata", "name"), f"team {name!r}", first))
             continue
+        reserved = reserved_namespace(team.namespace)
+        if reserved:
+            loc = ("spec", "namespace") if team.spec.namespace else ("metadata", "name")
+            findings.append(
+                Finding(
+                    doc.source.value(loc),
+                    f"{reserved}; a team cannot own it (set spec.namespace to a namespace "
+                    "of its own; fleet.yaml spec.grants shares existing ones)",
+                    _dotted(loc),
+                )
+            )
         if team.namespace in namespaces:
             findings.append(
                 _dup(
@@ -286,6 +298,9 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
             )
         teams[name] = (team, doc)
         namespaces[team.namespace] = doc
+
+    if fleet_model is not None and fleet_doc is not None:
+        findings.extend(_grant_problems(fleet_model, fleet_doc, teams, broken_teams))
 
     apps: list[ValidApp] = []
     warnings: list[Finding] = []
@@ -323,6 +338,40 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
     return ValidFleet(
         raw.root, fleet_model, fleet_doc, teams, apps, raw.crds, sorted(set(warnings))
     )
+
+
+def _grant_problems(
+    fleet: Fleet, doc: Document, teams: dict[str, tuple[Team, Document]], broken: set[str]
+) -> list[Finding]:
+    """Return what is wrong with fleet.yaml's grants: unknown teams, namespaces not shareable."""
+    out: list[Finding] = []
+    owners = {team.namespace: name for name, (team, _) in teams.items()}
+    for i, grant in enumerate(fleet.spec.grants):
+        if grant.team not in teams and grant.team not in broken:
+            loc: FieldPath = ("spec", "grants", i, "team")
+            out.append(
+                Finding(
+                    doc.source.value(loc),
+                    f"team {grant.team!r} is not defined in teams/",
+                    _dotted(loc),
+                )
+            )
+        for j, ns in enumerate(grant.namespaces):
+            loc = ("spec", "grants", i, "namespaces", j)
+            why = ""
+            if ns in owners:
+                why = f"it is team {owners[ns]!r}'s own namespace"
+            elif ns == AGENT_NAMESPACE:
+                why = "it is the specc agent's (inventory, Lease)"
+            if why:
+                out.append(
+                    Finding(
+                        doc.source.value(loc),
+                        f"namespace {ns!r} cannot be shared: {why}",
+                        _dotted(loc),
+                    )
+                )
+    return out
 
 
 def _app_warnings(app: ValidApp) -> list[Finding]:

@@ -896,8 +896,10 @@ def test_a_manifest_in_another_teams_namespace_is_refused_with_its_line_and_obje
     with pytest.raises(CompileError) as info:
         compile_path(root)
     (f,) = info.value.findings
-    assert str(f).startswith("apps/m.yaml:6:7: ConfigMap/sneaky: namespace 'kube-system'")
-    assert "team 'team-a' may only write to 'team-a'" in f.message
+    assert str(f).startswith(
+        "apps/m.yaml:6:7: ConfigMap/kube-system/sneaky: namespace 'kube-system' is not granted"
+    )
+    assert "it may only write to 'team-a'" in f.message
 
 
 def test_a_cluster_scoped_kind_the_team_may_not_declare_is_refused(tmp_path: Path) -> None:
@@ -920,7 +922,7 @@ def test_a_cluster_scoped_kind_the_team_may_not_declare_is_refused(tmp_path: Pat
         "apps/m.yaml:6:7: ClusterRoleBinding/root: "
         "ClusterRoleBinding.rbac.authorization.k8s.io is cluster-scoped"
     )
-    assert "allowedClusterKinds" in f.message
+    assert "fleet.yaml spec.grants[].kinds" in f.message
 
 
 def test_a_secret_with_data_in_manifests_is_refused_at_validate(tmp_path: Path) -> None:

@@ -345,7 +345,7 @@ def test_a_manifest_in_another_namespace_fails_render_naming_file_line_and_objec
     result = run("render", "fleet", "--out", "out")
     assert result.exit_code == 1
     assert (
-        f"fleet/apps/platform/etcd-operator.yaml:{line}:7: error: ConfigMap/elsewhere: "
+        f"fleet/apps/platform/etcd-operator.yaml:{line}:7: error: ConfigMap/payments/elsewhere: "
         "namespace 'payments' "
         "belongs to another team" in result.stderr
     )

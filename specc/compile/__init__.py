@@ -11,7 +11,7 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specc.compile.custom import Scopes, render_custom_resource, render_manifests
+from specc.compile.custom import render_custom_resource, render_manifests
 from specc.compile.meta import AppContext
 from specc.compile.monitoring import lazy_operator_crds, metrics_ports, render_monitoring_stack
 from specc.compile.service import render_service, render_stateful_service
@@ -24,6 +24,7 @@ from specc.placement import apply_overrides, override_chain
 from specc.spec.apps import App, CustomResource, Manifests, Service, StatefulService
 from specc.spec.fleet import Cluster
 from specc.spec.monitoring import MonitoringStack
+from specc.tenancy import Grant, Scopes, TenancyPolicy, crd_group_findings
 from specc.validate import ValidApp, ValidFleet, typed
 
 if TYPE_CHECKING:
@@ -96,7 +97,9 @@ def compile_fleet(fleet: ValidFleet, clusters: list[str] | None = None) -> list[
     scopes = Scopes.from_crds(fleet_crds(fleet))
     selected = [fleet.cluster(n) for n in clusters] if clusters else fleet.clusters
     renders: list[ClusterRender] = []
-    findings: list[Finding] = []
+    findings: list[Finding] = crd_group_findings(
+        (d.data, d.position) for d in fleet_crd_sources(fleet) if isinstance(d, Document)
+    )
     reader = functools.lru_cache(maxsize=None)(functools.partial(_read, fleet.root))
     for cluster in selected:
         try:
@@ -144,6 +147,16 @@ def _locate_failure(
     return out
 
 
+def tenancy_policy(fleet: ValidFleet, scopes: Scopes) -> TenancyPolicy:
+    """Return the tenancy rules of ``fleet``: each team's namespace and fleet.yaml's grants."""
+    grants: dict[str, Grant] = {}
+    for g in fleet.fleet.spec.grants:
+        had = grants.get(g.team, Grant())
+        grants[g.team] = Grant(had.kinds | set(g.kinds), had.namespaces | set(g.namespaces))
+    namespaces = {name: team.namespace for name, (team, _) in fleet.teams.items()}
+    return TenancyPolicy(scopes, namespaces, grants)
+
+
 def _read(root: Path, base: str, ref: str) -> str:
     return read_text(root, resolve_reference(root, base, ref))
 
@@ -155,10 +168,11 @@ def compile_cluster(
     reader: Any = None,
 ) -> ClusterRender:
     """Return every object the fleet declares for ``cluster``, sorted by identity."""
-    scopes = scopes or Scopes.from_crds(fleet_crds(fleet))
+    scopes = (scopes or Scopes.from_crds(fleet_crds(fleet))).for_version(cluster.kubernetes_version)
     read = reader or functools.partial(_read, fleet.root)
+    policy = tenancy_policy(fleet, scopes)
     render = ClusterRender(
-        cluster.name, cluster.kubernetes_version, fleet=fleet.fleet.metadata.name
+        cluster.name, cluster.kubernetes_version, fleet=fleet.fleet.metadata.name, tenancy=policy
     )
     findings: list[Finding] = []
     objects: list[DesiredObject] = []
@@ -207,13 +221,20 @@ def compile_cluster(
                 ctx, model.spec, source, cluster.name, metrics_ports(team_apps)
             )
         else:
-            made, problems = render_manifests(ctx, model.spec, source, app.files, team, scopes)
+            made, problems = render_manifests(ctx, model.spec, source, app.files, scopes)
             objects += made
             findings += problems
 
+    # One tenancy check for the objects of every app kind, overrides merged.
+    refused = policy.violations(objects)
+    findings += refused
+    # An object its team may not declare is reported as that, not also as a duplicate.
+    refused_at = {(f.position, f.subject) for f in refused}
     seen: dict[Any, DesiredObject] = {}
     for obj in objects:
         first = seen.get(obj.key)
+        if first is not None and (obj.source, obj.ref) in refused_at:
+            continue
         if first is not None:
             findings.append(
                 Finding(

@@ -3,71 +3,18 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import Any
 
 from specc.compile.meta import AppContext, metadata
 from specc.errors import Finding, Position
 from specc.load import Document, SourceMap
 from specc.manifests import manifest_objects
-from specc.objects import DesiredObject, FieldSource, group_of
+from specc.objects import DesiredObject, FieldSource
 from specc.spec.apps import CustomResourceSpec, ManifestsSpec
-from specc.spec.team import Team
+from specc.tenancy import Scopes, group_kind
 
 #: Label and annotation keys under this prefix are specc's own.
 SPECC_PREFIX = "specc.dev/"
-
-#: Built-in kinds that live outside namespaces (``Kind.group``; core kinds bare).
-CLUSTER_SCOPED = frozenset(
-    {
-        "APIService.apiregistration.k8s.io",
-        "CSIDriver.storage.k8s.io",
-        "CSINode.storage.k8s.io",
-        "CertificateSigningRequest.certificates.k8s.io",
-        "ClusterRole.rbac.authorization.k8s.io",
-        "ClusterRoleBinding.rbac.authorization.k8s.io",
-        "ComponentStatus",
-        "CustomResourceDefinition.apiextensions.k8s.io",
-        "FlowSchema.flowcontrol.apiserver.k8s.io",
-        "IngressClass.networking.k8s.io",
-        "MutatingWebhookConfiguration.admissionregistration.k8s.io",
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "PriorityClass.scheduling.k8s.io",
-        "PriorityLevelConfiguration.flowcontrol.apiserver.k8s.io",
-        "RuntimeClass.node.k8s.io",
-        "StorageClass.storage.k8s.io",
-        "ValidatingAdmissionPolicy.admissionregistration.k8s.io",
-        "ValidatingAdmissionPolicyBinding.admissionregistration.k8s.io",
-        "ValidatingWebhookConfiguration.admissionregistration.k8s.io",
-        "VolumeAttachment.storage.k8s.io",
-    }
-)
-
-
-@dataclass
-class Scopes:
-    """Knows whether a group-kind is namespaced: built-ins plus the fleet's CRDs."""
-
-    crd_scopes: dict[str, bool] = field(default_factory=dict)
-
-    @classmethod
-    def from_crds(cls, crds: list[dict[str, Any]]) -> Scopes:
-        scopes = {}
-        for crd in crds:
-            spec = crd.get("spec")
-            names = spec.get("names") if isinstance(spec, dict) else None
-            kind = names.get("kind") if isinstance(names, dict) else None
-            # A malformed CRD defines nothing; the check stage reports it at its line.
-            if isinstance(kind, str) and kind and isinstance(spec, dict) and spec.get("group"):
-                scopes[f"{kind}.{spec['group']}"] = spec.get("scope") != "Cluster"
-        return cls(scopes)
-
-    def namespaced(self, group_kind: str) -> bool:
-        if group_kind in self.crd_scopes:
-            return self.crd_scopes[group_kind]
-        return group_kind not in CLUSTER_SCOPED
 
 
 def object_shape_problems(obj: Any) -> list[tuple[tuple[str | int, ...], str]]:
@@ -138,11 +85,6 @@ def _dotted(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-def _group_kind(api_version: str, kind: str) -> str:
-    group = group_of(api_version)
-    return f"{kind}.{group}" if group else kind
-
-
 def _with_metadata(
     ctx: AppContext, obj: dict[str, Any], namespaced: bool, where: Position
 ) -> dict[str, Any]:
@@ -155,6 +97,9 @@ def _with_metadata(
     """
     body = copy.deepcopy(obj)
     meta = body.get("metadata") or {}
+    # An object naming a namespace keeps it: the tenancy check decides whether the team
+    # may write there (a shared namespace fleet.yaml grants it), never a silent move.
+    namespace = (meta.get("namespace") or ctx.namespace) if namespaced else None
     labels = _string_map(meta.get("labels"))
     for key, value in ctx.labels.items():
         if key.startswith(SPECC_PREFIX):
@@ -164,7 +109,7 @@ def _with_metadata(
     annotations = _string_map(meta.get("annotations"))
     new_meta = metadata(
         str(meta["name"]),
-        ctx.namespace if namespaced else None,
+        namespace,
         labels,
         where,
         annotations,
@@ -196,7 +141,7 @@ def render_custom_resource(
     ctx: AppContext, spec: CustomResourceSpec, source: SourceMap, scopes: Scopes
 ) -> list[DesiredObject]:
     """Return the operator's resource as declared; the check stage validates it against its CRD."""
-    namespaced = scopes.namespaced(_group_kind(spec.api_version, spec.kind))
+    namespaced = scopes.namespaced(group_kind(spec.api_version, spec.kind))
     obj = {
         "apiVersion": spec.api_version,
         "kind": spec.kind,
@@ -214,13 +159,14 @@ def render_manifests(
     spec: ManifestsSpec,
     source: SourceMap,
     files: list[Document],
-    team: Team,
     scopes: Scopes,
 ) -> tuple[list[DesiredObject], list[Finding]]:
-    """Return the raw objects, in the team's namespace; refuse what escapes the team."""
+    """Return the raw objects, namespaced ones in the team's namespace unless they name one.
+
+    Whether the team may declare them is the tenancy check's, after compile.
+    """
     out: list[DesiredObject] = []
     findings: list[Finding] = []
-    allowed = set(team.spec.allowed_cluster_kinds)
     for item in manifest_objects(spec.objects, source, files):
         obj, src, loc, where = item.body, item.source, item.loc, item.position
         shape = object_shape_problems(obj)
@@ -230,32 +176,7 @@ def render_manifests(
                 for path, message in shape
             )
             continue
-        gk = _group_kind(str(obj["apiVersion"]), str(obj["kind"]))
-        namespaced = scopes.namespaced(gk)
-        name = (obj.get("metadata") or {}).get("name")
-        subject = f"{obj['kind']}/{name}"
-        if namespaced:
-            ns = (obj.get("metadata") or {}).get("namespace")
-            if ns not in (None, ctx.namespace):
-                findings.append(
-                    Finding(
-                        where,
-                        f"namespace {ns!r} belongs to another team; team {team.metadata.name!r} "
-                        f"may only write to {ctx.namespace!r}",
-                        subject=subject,
-                    )
-                )
-                continue
-        elif gk not in allowed:
-            findings.append(
-                Finding(
-                    where,
-                    f"{gk} is cluster-scoped and team {team.metadata.name!r} is not allowed "
-                    "to declare it (Team spec.allowedClusterKinds)",
-                    subject=subject,
-                )
-            )
-            continue
+        namespaced = scopes.namespaced(group_kind(str(obj["apiVersion"]), str(obj["kind"])))
         body = _with_metadata(ctx, obj, namespaced, where)
         out.append(DesiredObject(body, where, ctx.origin, FieldSource(item.source, item.loc)))
     return out, findings

@@ -57,10 +57,26 @@ class PrunePolicy(SpecModel):
     budget: Annotated[float, Field(gt=0, le=1)] = 0.25
 
 
+#: ``Kind.group`` (``Kind`` for the core group), as the ApplySet annotations spell it.
+GroupKind = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*(\.[a-z0-9]([a-z0-9.-]*[a-z0-9])?)?$")]
+
+
+class Grant(SpecModel):
+    """What one team may declare beyond its own namespace (fleet.yaml is the platform's)."""
+
+    team: DNSLabel
+    #: Cluster-scoped kinds (``Kind.group``) the team may declare.
+    kinds: list[GroupKind] = Field(default_factory=list)
+    #: Shared namespaces the team may write into: namespaces specc does not create or
+    #: prune (``kube-system``, ``default``, a pre-existing ``monitoring``).
+    namespaces: list[DNSLabel] = Field(default_factory=list)
+
+
 class FleetSpec(SpecModel):
     environments: Annotated[list[Environment], Field(min_length=1)]
     clusters: Annotated[list[Cluster], Field(min_length=1)]
     prune: PrunePolicy = Field(default_factory=PrunePolicy)
+    grants: list[Grant] = Field(default_factory=list)
 
     # Field validators: each problem at the item it concerns, every one in one run.
     @field_validator("environments")

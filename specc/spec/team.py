@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from specc.spec.base import (
     DNSLabel,
@@ -87,8 +87,19 @@ class TeamSpec(SpecModel):
     limits: LimitDefaults | None = None
     network: Network = Field(default_factory=Network)
     access: list[Access] = Field(default_factory=list)
-    #: Cluster-scoped kinds (``Kind.group``) this team may declare in Manifests.
+    #: No longer read: a team's own file cannot grant it cluster-scoped kinds; fleet.yaml
+    #: ``spec.grants`` does.
     allowed_cluster_kinds: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_cluster_kinds")
+    @classmethod
+    def _moved(cls, kinds: list[str]) -> list[str]:
+        if kinds:
+            raise ValueError(
+                "allowedClusterKinds moved to fleet.yaml spec.grants (team, kinds): "
+                "a team's own file cannot grant it cluster-scoped kinds"
+            )
+        return kinds
 
 
 class Team(SpecModel):

@@ -7,6 +7,7 @@ and reports each object in kubectl's words.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -322,6 +323,10 @@ def plan_cluster(
     """
     options = options or SyncOptions()
     parent = ApplySetParent.for_cluster(render.cluster, render.fleet, options.parent_namespace)
+    refusals = tenancy_refusals(render, parent.namespace)
+    if refusals:
+        # Before the first request: a render that escapes its teams is not even observed.
+        return Plan(render.cluster, refusals=refusals), parent, None
     parents = list_parents(cluster, parent.namespace)
     warnings = check_identity(cluster, parent, parents, options.allow_cluster_mismatch)
     desired = with_membership(render.objects, parent)
@@ -333,6 +338,22 @@ def plan_cluster(
     _check_lineage(result, observed.parent, options)
     confirm(cluster, result, options.concurrency)
     return result, parent, observed.parent
+
+
+def tenancy_refusals(render: ClusterRender, agent_namespace: str) -> list[str]:
+    """Return why ``render`` breaks its own tenancy rules (a second look after compile).
+
+    Compile refuses such a render already; this guards a render that reached the sync
+    another way (a bug, a caller building one), and the agent's own namespace, which
+    may differ from the default one compile knows.
+    """
+    if render.tenancy is None:
+        return []
+    policy = dataclasses.replace(render.tenancy, agent_namespace=agent_namespace)
+    return [
+        f"{f.subject}: {f.message} ({f.position})"
+        for f in policy.violations(render.objects, strict=True)
+    ]
 
 
 def _check_lineage(result: Plan, live_parent: dict[str, Any] | None, options: SyncOptions) -> None:

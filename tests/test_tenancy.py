@@ -1,0 +1,332 @@
+"""Tenancy: no team gets more than its namespace and what fleet.yaml grants it.
+
+Hostile specs as a malicious team member would write them: built-in kinds redefined by
+a CRD, cluster-scoped kinds a hand-kept list missed, CustomResource as a side door,
+grants in the team's own file, reserved namespaces; and a render that reaches the sync
+past compile, refused before the first request.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from specc.cli import cli
+from specc.errors import FleetError, Position
+from specc.objects import DesiredObject
+from specc.pipeline import render_path
+from specc.spec.fleet import SUPPORTED_VERSIONS
+from specc.sync import Cluster, ClusterOptions, SyncOptions, sync
+from specc.tenancy import Scopes, reserved_group, reserved_namespace
+from specc.testing.pytest_plugin import KubeTarget
+
+FLEET = """\
+apiVersion: specc.dev/v1alpha1
+kind: Fleet
+metadata: {name: t}
+spec:
+  environments: [{name: prod}]
+  clusters: [{name: c1, environment: prod, kubernetesVersion: "VERSION"}]
+"""
+
+
+def team(name: str, namespace: str | None = None) -> str:
+    spec = f"spec: {{namespace: {namespace}}}\n" if namespace else ""
+    return f"apiVersion: specc.dev/v1alpha1\nkind: Team\nmetadata: {{name: {name}}}\n{spec}"
+
+
+def manifests(objects: str, team: str = "alpha", name: str = "raw") -> str:
+    return (
+        "apiVersion: specc.dev/v1alpha1\nkind: Manifests\n"
+        f"metadata: {{name: {name}, team: {team}}}\nspec:\n  objects:\n"
+        + textwrap.indent(textwrap.dedent(objects), "    ")
+    )
+
+
+def fleet(tmp_path: Path, files: dict[str, str], grants: str = "", version: str = "1.33") -> Path:
+    root = tmp_path / "fleet"
+    base = {
+        "fleet.yaml": FLEET.replace("VERSION", version)
+        + (f"  grants:\n{grants}" if grants else ""),
+        "teams/alpha.yaml": team("alpha"),
+        "teams/beta.yaml": team("beta"),
+    }
+    for rel, text in {**base, **files}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    return root
+
+
+def errors(root: Path) -> list[str]:
+    with pytest.raises(FleetError) as info:
+        render_path(root)
+    return [str(f) for f in info.value.findings]
+
+
+CRB = """\
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: ClusterRoleBinding
+  metadata: {name: own-the-cluster}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+  subjects: [{kind: Group, name: alpha, apiGroup: rbac.authorization.k8s.io}]
+"""
+
+
+# --- the scope authority -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", SUPPORTED_VERSIONS)
+def test_every_supported_release_has_scopes_from_its_openapi_paths(version: str) -> None:
+    scopes = Scopes(version)
+    assert scopes.scope("Pod") is True
+    assert scopes.scope("ClusterRoleBinding.rbac.authorization.k8s.io") is False
+    assert scopes.scope("Namespace") is False
+    assert scopes.scope("Deployment.apps") is True
+
+
+@pytest.mark.parametrize(
+    "gk",
+    [
+        "MutatingAdmissionPolicy.admissionregistration.k8s.io",
+        "MutatingAdmissionPolicyBinding.admissionregistration.k8s.io",
+        "ServiceCIDR.networking.k8s.io",
+        "IPAddress.networking.k8s.io",
+        "VolumeAttributesClass.storage.k8s.io",
+        "DeviceClass.resource.k8s.io",
+        "ClusterTrustBundle.certificates.k8s.io",
+        "StorageVersionMigration.storagemigration.k8s.io",
+    ],
+)
+def test_kinds_a_hand_kept_list_missed_are_cluster_scoped_in_every_release(gk: str) -> None:
+    # Even releases that do not serve the kind yet: a kind is never taken for namespaced
+    # because one release's table lacks it.
+    assert all(Scopes(v).scope(gk) is False for v in SUPPORTED_VERSIONS)
+
+
+def test_a_crd_cannot_change_the_scope_of_a_built_in_kind() -> None:
+    crd = {
+        "spec": {
+            "group": "rbac.authorization.k8s.io",
+            "names": {"kind": "ClusterRoleBinding"},
+            "scope": "Namespaced",
+        }
+    }
+    assert (
+        Scopes.from_crds([crd], "1.33").scope("ClusterRoleBinding.rbac.authorization.k8s.io")
+        is False
+    )
+
+
+@pytest.mark.parametrize(
+    ("group", "reserved"),
+    [
+        ("rbac.authorization.k8s.io", True),
+        ("apps", True),
+        ("", True),
+        ("policy", True),
+        ("evil.k8s.io", True),
+        ("x.kubernetes.io", True),
+        ("k8s.io", True),
+        ("etcd.database.coreos.com", False),
+        ("k8s.io.example.com", False),
+    ],
+)
+def test_reserved_groups(group: str, reserved: bool) -> None:
+    assert reserved_group(group) is reserved
+
+
+# --- the hostile cases -------------------------------------------------------------------
+
+
+def test_crd_redefining_cluster_role_binding_as_namespaced_is_refused_and_grants_nothing(
+    tmp_path: Path,
+) -> None:
+    crd = textwrap.dedent(
+        """\
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata: {name: clusterrolebindings.rbac.authorization.k8s.io}
+        spec:
+          group: rbac.authorization.k8s.io
+          scope: Namespaced
+          names: {kind: ClusterRoleBinding, plural: clusterrolebindings}
+          versions: [{name: v1, served: true, storage: true}]
+        """
+    )
+    root = fleet(tmp_path, {"crds/crb.yaml": crd, "apps/alpha/raw.yaml": manifests(CRB)})
+    found = errors(root)
+    assert any(
+        e.startswith("crds/crb.yaml:") and "may not define group 'rbac.authorization.k8s.io'" in e
+        for e in found
+    ), found
+    assert any(
+        e.startswith("apps/alpha/raw.yaml:6:7: ClusterRoleBinding/own-the-cluster: ")
+        and "is cluster-scoped and team 'alpha' is not granted it" in e
+        for e in found
+    ), found
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "extra"),
+    [
+        ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", {}),
+        ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", {}),
+        ("flowcontrol.apiserver.k8s.io/v1", "FlowSchema", {}),
+        ("flowcontrol.apiserver.k8s.io/v1", "PriorityLevelConfiguration", {}),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", {}),
+    ],
+)
+def test_custom_resource_is_no_side_door_to_cluster_scoped_kinds(
+    tmp_path: Path, api_version: str, kind: str, extra: dict[str, str]
+) -> None:
+    app = (
+        "apiVersion: specc.dev/v1alpha1\nkind: CustomResource\n"
+        "metadata: {name: deny-all, team: alpha}\n"
+        f"spec:\n  apiVersion: {api_version}\n  kind: {kind}\n  spec: {{}}\n"
+    )
+    root = fleet(tmp_path, {"apps/alpha/cr.yaml": app})
+    found = errors(root)
+    assert any(
+        e.startswith("apps/alpha/cr.yaml:") and "is cluster-scoped and team 'alpha'" in e
+        for e in found
+    ), found
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind"),
+    [
+        ("admissionregistration.k8s.io/v1beta1", "MutatingAdmissionPolicy"),
+        ("networking.k8s.io/v1", "ServiceCIDR"),
+        ("networking.k8s.io/v1", "IPAddress"),
+        ("storage.k8s.io/v1beta1", "VolumeAttributesClass"),
+        ("resource.k8s.io/v1beta1", "DeviceClass"),
+        ("certificates.k8s.io/v1beta1", "ClusterTrustBundle"),
+    ],
+)
+def test_manifests_of_recent_cluster_scoped_kinds_are_refused_at_their_line(
+    tmp_path: Path, api_version: str, kind: str
+) -> None:
+    obj = f"- apiVersion: {api_version}\n  kind: {kind}\n  metadata: {{name: x}}\n"
+    root = fleet(tmp_path, {"apps/alpha/raw.yaml": manifests(obj)}, version="1.33")
+    found = errors(root)
+    assert any(
+        e.startswith(f"apps/alpha/raw.yaml:6:7: {kind}/x: ") and "cluster-scoped" in e
+        for e in found
+    ), found
+
+
+def test_a_grant_in_the_teams_own_file_is_an_error_at_its_line(tmp_path: Path) -> None:
+    own = team("alpha") + (
+        "spec:\n  allowedClusterKinds: [ClusterRoleBinding.rbac.authorization.k8s.io]\n"
+    )
+    root = fleet(tmp_path, {"teams/alpha.yaml": own})
+    found = errors(root)
+    assert any(e.startswith("teams/alpha.yaml:5:") and "moved to fleet.yaml" in e for e in found)
+
+
+def test_a_fleet_grant_lets_only_its_team_declare_the_kind(tmp_path: Path) -> None:
+    grants = "    - team: beta\n      kinds: [ClusterRoleBinding.rbac.authorization.k8s.io]\n"
+    ok = fleet(tmp_path / "ok", {"apps/beta/raw.yaml": manifests(CRB, team="beta")}, grants)
+    (render,) = render_path(ok)[1]
+    assert any(o.kind == "ClusterRoleBinding" and o.namespace is None for o in render.objects)
+    bad = fleet(tmp_path / "bad", {"apps/alpha/raw.yaml": manifests(CRB)}, grants)
+    assert any("team 'alpha' is not granted it" in e for e in errors(bad))
+
+
+def test_a_grant_naming_no_team_is_an_error_at_its_line(tmp_path: Path) -> None:
+    root = fleet(
+        tmp_path, {}, "    - team: gamma\n      kinds: [ClusterRole.rbac.authorization.k8s.io]\n"
+    )
+    assert errors(root) == [
+        "fleet.yaml:8:13: spec.grants[0].team: team 'gamma' is not defined in teams/"
+    ]
+
+
+def test_the_agents_namespace_is_nobodys(tmp_path: Path) -> None:
+    obj = "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: inventory, namespace: specc-system}\n"
+    root = fleet(tmp_path, {"apps/alpha/raw.yaml": manifests(obj)})
+    assert any("specc agent's" in e for e in errors(root))
+
+
+# --- reserved namespaces -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "namespace",
+    ["kube-system", "kube-public", "kube-node-lease", "kube-anything", "default", "specc-system"],
+)
+def test_a_reserved_namespace_cannot_be_a_teams(tmp_path: Path, namespace: str) -> None:
+    root = fleet(tmp_path, {"teams/alpha.yaml": team("alpha", namespace)})
+    found = errors(root)
+    assert len(found) == 1 and found[0].startswith("teams/alpha.yaml:4:19: spec.namespace: "), found
+    assert "a team cannot own it" in found[0]
+
+
+def test_a_team_named_like_a_reserved_namespace_is_refused_at_its_name(tmp_path: Path) -> None:
+    root = fleet(tmp_path, {"teams/alpha.yaml": team("default")})
+    (found,) = errors(root)
+    assert found.startswith("teams/alpha.yaml:3:18: metadata.name: namespace 'default' is reserved")
+
+
+def test_reserved_namespace_names_the_agents_own() -> None:
+    assert reserved_namespace("specc-agent", agent_namespace="specc-agent")
+    assert not reserved_namespace("kubernetes")
+    assert not reserved_namespace("team-kube-")
+
+
+# --- the sync's second look --------------------------------------------------------------
+
+
+def test_a_cluster_admin_binding_forced_past_compile_is_refused_by_the_sync_before_any_request(
+    tmp_path: Path, kube: KubeTarget
+) -> None:
+    root = fleet(tmp_path, {})
+    (render,) = render_path(root)[1]
+    body = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "own-the-cluster"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "cluster-admin",
+        },
+        "subjects": [{"kind": "Group", "name": "alpha", "apiGroup": "rbac.authorization.k8s.io"}],
+    }
+    render.objects.append(
+        DesiredObject(body, Position("apps/alpha/raw.yaml", 6, 7), "Manifests/alpha/raw")
+    )
+    if kube.server is not None:
+        kube.server.log.clear()
+    cluster = Cluster.connect(ClusterOptions(kubeconfig=str(kube.kubeconfig_path)))
+    before = sum(cluster.stats.requests.values())
+    served = kube.server.log.count() if kube.server is not None else 0
+    result = sync(cluster, render, SyncOptions(parent_namespace=kube.namespace))
+    assert sum(cluster.stats.requests.values()) == before
+    assert not result.ok
+    assert any(
+        "ClusterRoleBinding/own-the-cluster" in r and "not granted" in r for r in result.refused
+    ), result.refused
+    if kube.server is not None:
+        assert kube.server.log.count() == served
+    assert (
+        cluster.get("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", None, "own-the-cluster")
+        is None
+    )
+
+
+def test_cluster_admin_from_a_team_fails_validate_and_rbac_grants_nothing_for_it(
+    tmp_path: Path,
+) -> None:
+    root = fleet(tmp_path, {"apps/alpha/raw.yaml": manifests(CRB)})
+    runner = CliRunner()
+    result = runner.invoke(cli, ["validate", str(root)])
+    assert result.exit_code == 1
+    assert "apps/alpha/raw.yaml:6:7: error: ClusterRoleBinding/own-the-cluster" in result.output
+    result = runner.invoke(cli, ["rbac", str(root), "-o", "json"])
+    assert result.exit_code == 1
+    assert "clusterrolebindings" not in result.output or "error" in json.loads(result.output)
