@@ -64,6 +64,7 @@ GroupKind = Annotated[str, Field(pattern=r"^[A-Z][A-Za-z0-9]*(\.[a-z0-9]([a-z0-9
 class Grant(SpecModel):
     """What one team may declare beyond its own namespace (fleet.yaml is the platform's)."""
 
+    #: The team (teams/ metadata.name) the grant is for.
     team: DNSLabel
     #: Cluster-scoped kinds (``Kind.group``) the team may declare.
     kinds: list[GroupKind] = Field(default_factory=list)
@@ -76,6 +77,7 @@ class FleetSpec(SpecModel):
     environments: Annotated[list[Environment], Field(min_length=1)]
     clusters: Annotated[list[Cluster], Field(min_length=1)]
     prune: PrunePolicy = Field(default_factory=PrunePolicy)
+    #: What each team may declare beyond its own namespace; nothing unless listed here.
     grants: list[Grant] = Field(default_factory=list)
 
     # Field validators: each problem at the item it concerns, every one in one run.
