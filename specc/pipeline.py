@@ -23,15 +23,21 @@ def validate_path(root: Path) -> ValidFleet:
 def compile_checked(fleet: ValidFleet, clusters: list[str] | None = None) -> list[ClusterRender]:
     """Return each cluster's objects, compiled and checked against the Kubernetes schemas."""
     from specc.check import CrdSchemas, check_objects
+    from specc.check.podsecurity import check_pod_security
     from specc.compile import compile_fleet, fleet_crd_sources
 
     renders = compile_fleet(fleet, clusters)
     crds = CrdSchemas.from_documents(fleet_crd_sources(fleet))
     findings: list[Finding] = list(crds.problems)
+    warnings: list[Finding] = []
     for render in renders:
         findings += check_objects(render.objects, render.kubernetes_version, crds)
+        for f in check_pod_security(render.objects, render.kubernetes_version):
+            (warnings if f.severity == "warning" else findings).append(f)
     if findings:
         raise CheckError(sorted(set(findings)))
+    # Said once however many clusters render the same pod.
+    fleet.warnings[:] = sorted(set(fleet.warnings) | set(warnings))
     return renders
 
 

@@ -337,7 +337,87 @@ def test_a_service_without_ports_gets_a_deployment_and_no_service(tmp_path: Path
     kinds = sorted(o.kind for o in render.objects if o.origin.startswith("Service/"))
     assert kinds == ["Deployment"]
     c = body(render, "Deployment", "worker")["spec"]["template"]["spec"]["containers"][0]
-    assert c == {"image": "x/worker:1", "name": "worker"}
+    assert c == {"image": "x/worker:1", "name": "worker", "securityContext": RESTRICTED_CONTAINER}
+
+
+#: What every container gets by default: Pod Security "restricted".
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": False,
+}
+RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def test_every_rendered_pod_meets_restricted_by_default(example: dict[str, ClusterRender]) -> None:
+    """Seen: no rendered pod had a securityContext; the agent's own Deployment included."""
+    templates = 0
+    for render in example.values():
+        for obj in render.objects:
+            spec = obj.body.get("spec", {})
+            tpl = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get(
+                "template"
+            )
+            if obj.kind not in ("Deployment", "StatefulSet", "CronJob") or tpl is None:
+                continue
+            templates += 1
+            pod = tpl["spec"]
+            assert pod["securityContext"]["runAsNonRoot"] is True, obj.ref
+            assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+            for c in pod["containers"]:
+                sc = c["securityContext"]
+                assert sc["allowPrivilegeEscalation"] is False, obj.ref
+                assert sc["capabilities"]["drop"] == ["ALL"], obj.ref
+    assert templates >= 10
+    agent = body(example["prod-eu"], "Deployment", "specc-agent")["spec"]["template"]["spec"]
+    assert agent["securityContext"]["runAsNonRoot"] is True
+
+
+def test_security_fields_and_scratch_volumes_render(tmp_path: Path) -> None:
+    root = write_fleet(
+        tmp_path,
+        {
+            "apps/w.yaml": """\
+            apiVersion: specc.dev/v1alpha1
+            kind: Service
+            metadata: {name: web, team: team-a}
+            spec:
+              image: x/web:1
+              ports: [{name: http, port: 80}]
+              security:
+                runAsUser: 101
+                runAsGroup: 101
+                fsGroup: 101
+                readOnlyRootFilesystem: true
+                addCapabilities: [NET_BIND_SERVICE]
+              volumes:
+                - {name: tmp, mountPath: /tmp}
+                - {name: cache, mountPath: /var/cache/nginx, emptyDir: {medium: Memory, sizeLimit: 64Mi}}
+            """,
+        },
+    )
+    pod = body(compile_path(root, ["dev"])["dev"], "Deployment", "web")["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {
+        "fsGroup": 101,
+        "runAsGroup": 101,
+        "runAsNonRoot": True,
+        "runAsUser": 101,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    (c,) = pod["containers"]
+    assert c["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+    assert c["volumeMounts"] == [
+        {"mountPath": "/tmp", "name": "tmp"},
+        {"mountPath": "/var/cache/nginx", "name": "cache"},
+    ]
+    assert pod["volumes"] == [
+        {"emptyDir": {}, "name": "tmp"},
+        {"emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}, "name": "cache"},
+    ]
 
 
 # --- environment defaults and placement --------------------------------------------------

@@ -361,10 +361,10 @@ def test_explain_prints_the_source_and_the_override_chain(work: Path) -> None:
         "Deployment/storefront/web\n"
         "  made by  Service/storefront/web\n"
         "  source   apps/storefront/web.yaml:2\n"
-        "  override apps/storefront/web.yaml:59:5\n"
+        "  override apps/storefront/web.yaml:64:5\n"
     )
     lines = (work / "fleet/apps/storefront/web.yaml").read_text().splitlines()
-    assert lines[58].strip() == "prod-eu:"
+    assert lines[63].strip() == "prod-eu:"
 
 
 def test_explain_lists_environment_then_cluster_overrides(work: Path) -> None:
@@ -378,8 +378,8 @@ def test_explain_lists_environment_then_cluster_overrides(work: Path) -> None:
     assert result.exit_code == 0, result.output
     (row,) = json.loads(result.stdout)
     assert row["object"] == "HorizontalPodAutoscaler/storefront/web"
-    assert row["source"] == "apps/storefront/web.yaml:62"  # the cluster override's line
-    assert row["overrides"] == ["apps/storefront/web.yaml:55:5", "apps/storefront/web.yaml:61:5"]
+    assert row["source"] == "apps/storefront/web.yaml:67"  # the cluster override's line
+    assert row["overrides"] == ["apps/storefront/web.yaml:60:5", "apps/storefront/web.yaml:66:5"]
 
 
 def test_explain_of_an_object_not_on_the_cluster_exits_1(work: Path) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from specc.compile.meta import BACKUP_COMPONENT, COMPONENT_LABEL, AppContext, make
-from specc.compile.workload import pos, resources
+from specc.compile.workload import (
+    container_security_context,
+    pod_security_context,
+    pos,
+    resources,
+    template_locations,
+)
 from specc.load import SourceMap
 from specc.objects import DesiredObject
 from specc.spec.apps import Backup
@@ -15,7 +21,6 @@ def render_backup(
     ctx: AppContext,
     backup: Backup,
     server: dict[str, Any],
-    pod_extras: dict[str, Any],
     source: SourceMap,
 ) -> DesiredObject:
     """Return the backup CronJob of a stateful service.
@@ -54,7 +59,12 @@ def render_backup(
         volumes.append({"name": f"secret-{i}", "secret": {"secretName": s.secret}})
     if mounts:
         c["volumeMounts"] = mounts
-    pod: dict[str, Any] = {"containers": [c], **pod_extras, "restartPolicy": "OnFailure"}
+    c["securityContext"] = container_security_context(backup.security)
+    pod: dict[str, Any] = {
+        "containers": [c],
+        "restartPolicy": "OnFailure",
+        "securityContext": pod_security_context(backup.security),
+    }
     if volumes:
         pod["volumes"] = volumes
     cron = {
@@ -74,6 +84,9 @@ def render_backup(
     }
     obj = make(
         ctx, "batch/v1", "CronJob", f"{ctx.name}-backup", pos(source, "backup"), {"spec": cron}
+    )
+    obj.locations = template_locations(
+        ("spec", "jobTemplate", "spec", "template"), source, ("spec", "backup")
     )
     obj.body["metadata"]["labels"][COMPONENT_LABEL] = BACKUP_COMPONENT
     obj.body["metadata"]["labels"] = dict(sorted(obj.body["metadata"]["labels"].items()))

@@ -12,6 +12,7 @@ from specc.compile.workload import (
     pod_spec_extras,
     pos,
     service_ports,
+    template_locations,
 )
 from specc.errors import CompileError, Finding
 from specc.load import SourceMap
@@ -115,7 +116,9 @@ def render_service(
         deploy_spec["replicas"] = replicas if replicas is not None else 1
     deploy_spec["selector"] = {"matchLabels": ctx.selector}
     deploy_spec["template"] = template
-    out.append(make(ctx, "apps/v1", "Deployment", ctx.name, pos(source), {"spec": deploy_spec}))
+    deploy = make(ctx, "apps/v1", "Deployment", ctx.name, pos(source), {"spec": deploy_spec})
+    deploy.locations = template_locations(("spec", "template"), source)
+    out.append(deploy)
 
     if spec.ports:
         # The type is set even when it is the default: exposure is specc's to own, so a
@@ -270,7 +273,9 @@ def render_stateful_service(
             }
         ],
     }
-    out.append(make(ctx, "apps/v1", "StatefulSet", ctx.name, pos(source), {"spec": sts}))
+    statefulset = make(ctx, "apps/v1", "StatefulSet", ctx.name, pos(source), {"spec": sts})
+    statefulset.locations = template_locations(("spec", "template"), source)
+    out.append(statefulset)
 
     ports = service_ports(spec)
     # Stable member names (<name>-0.<name>-headless) need DNS before pods are ready.
@@ -304,5 +309,5 @@ def render_stateful_service(
         )
     )
     if spec.backup is not None:
-        out.append(render_backup(ctx, spec.backup, c, {}, source))
+        out.append(render_backup(ctx, spec.backup, c, source))
     return out

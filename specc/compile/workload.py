@@ -8,7 +8,7 @@ from specc.compile.meta import AppContext, content_hash, make
 from specc.errors import CompileError, Finding, Position
 from specc.load import SourceMap
 from specc.objects import DesiredObject
-from specc.spec.apps import WorkloadSpec
+from specc.spec.apps import Security, WorkloadSpec
 from specc.spec.base import Probe, ResourceList, Resources
 
 
@@ -66,6 +66,34 @@ def probe(p: Probe, default_port: int | str | None, where: Position) -> dict[str
         if value is not None:
             out[key] = value
     return out
+
+
+def pod_security_context(sec: Security) -> dict[str, Any]:
+    """Return the pod's ``securityContext``: non-root, seccomp, the user and groups given."""
+    out: dict[str, Any] = {}
+    if sec.fs_group is not None:
+        out["fsGroup"] = sec.fs_group
+    if sec.run_as_group is not None:
+        out["runAsGroup"] = sec.run_as_group
+    out["runAsNonRoot"] = sec.run_as_non_root
+    if sec.run_as_user is not None:
+        out["runAsUser"] = sec.run_as_user
+    out["seccompProfile"] = {"type": sec.seccomp_profile}
+    return out
+
+
+def container_security_context(sec: Security) -> dict[str, Any]:
+    """Return a container's ``securityContext``: every capability dropped but those added,
+    no privilege escalation, the root filesystem read-only when asked."""
+    caps: dict[str, Any] = {}
+    if sec.add_capabilities:
+        caps["add"] = sorted(set(sec.add_capabilities))
+    caps["drop"] = ["ALL"]
+    return {
+        "allowPrivilegeEscalation": sec.allow_privilege_escalation,
+        "capabilities": caps,
+        "readOnlyRootFilesystem": sec.read_only_root_filesystem,
+    }
 
 
 def config_map(
@@ -162,13 +190,23 @@ def container(
         vol = f"secret-{i}"
         mounts.append({"name": vol, "mountPath": s.mount_path, "readOnly": True})
         volumes.append({"name": vol, "secret": {"secretName": s.secret}})
+    for v in spec.volumes:
+        mounts.append({"name": v.name, "mountPath": v.mount_path})
+        empty: dict[str, Any] = {}
+        if v.empty_dir.medium:
+            empty["medium"] = v.empty_dir.medium
+        if v.empty_dir.size_limit is not None:
+            empty["sizeLimit"] = v.empty_dir.size_limit
+        volumes.append({"name": v.name, "emptyDir": empty})
     if mounts:
         c["volumeMounts"] = mounts
+    c["securityContext"] = container_security_context(spec.security)
     return c, volumes
 
 
 def pod_spec_extras(spec: WorkloadSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    out["securityContext"] = pod_security_context(spec.security)
     if spec.node_selector:
         out["nodeSelector"] = dict(sorted(spec.node_selector.items()))
     if spec.service_account_name:
@@ -186,6 +224,25 @@ def service_ports(spec: WorkloadSpec) -> list[dict[str, Any]]:
         {"name": p.name, "port": p.port, "protocol": p.protocol, "targetPort": p.name}
         for p in spec.ports
     ]
+
+
+def template_locations(
+    template: tuple[str | int, ...], source: SourceMap, spec_path: tuple[str | int, ...] = ("spec",)
+) -> dict[tuple[str | int, ...], Position]:
+    """Return where the security-relevant parts of the pod template at ``template`` come
+    from in the spec at ``spec_path`` (so a Pod Security finding names that line)."""
+    pod = (*template, "spec")
+    out = {
+        (*pod, "securityContext"): source.key((*spec_path, "security")),
+        (*pod, "containers", 0, "securityContext"): source.key((*spec_path, "security")),
+        (*pod, "volumes"): source.key((*spec_path, "volumes")),
+        (*pod, "containers", 0, "ports"): source.key((*spec_path, "ports")),
+        (*pod, "containers", 0, "image"): source.value((*spec_path, "image")),
+    }
+    for probe_kind in ("readiness", "liveness", "startup"):
+        where = source.value((*spec_path, "probes", probe_kind))
+        out[(*pod, "containers", 0, f"{probe_kind}Probe")] = where
+    return out
 
 
 def pos(source: SourceMap, *loc: str | int) -> Position:

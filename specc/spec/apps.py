@@ -121,6 +121,75 @@ class DisruptionBudget(SpecModel):
         return self
 
 
+_CAPABILITY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def _capability(value: str) -> str:
+    # Kubernetes names capabilities without the CAP_ prefix; CAP_X would be a no-op.
+    if value.startswith("CAP_") or not _CAPABILITY.match(value):
+        raise ValueError(
+            f"{value!r} is not a capability as Kubernetes names them (e.g. NET_BIND_SERVICE, "
+            "no CAP_ prefix)"
+        )
+    return value
+
+
+Capability = Annotated[str, AfterValidator(_capability)]
+
+
+class Security(SpecModel):
+    """The pod's and container's security context; the defaults meet Pod Security
+    "restricted", and each relaxation is checked against the namespace's level."""
+
+    #: Refuse to start the container as root (restricted requires true).
+    run_as_non_root: bool = True
+    #: User the container runs as (default: the image's; must then be non-root).
+    run_as_user: Annotated[int, Field(ge=0)] | None = None
+    #: Primary group of the container's processes.
+    run_as_group: Annotated[int, Field(ge=0)] | None = None
+    #: Group that owns the pod's volumes (so a non-root user can write its data).
+    fs_group: Annotated[int, Field(ge=0)] | None = None
+    #: Mount the image read-only; give writable paths as emptyDir ``volumes``.
+    read_only_root_filesystem: bool = False
+    #: Let a process gain more privileges than its parent (restricted requires false).
+    allow_privilege_escalation: bool = False
+    #: Capabilities added after dropping ALL (restricted allows only NET_BIND_SERVICE).
+    add_capabilities: list[Capability] = Field(default_factory=list)
+    #: Seccomp profile of the pod (restricted requires RuntimeDefault).
+    seccomp_profile: Literal["RuntimeDefault", "Unconfined"] = "RuntimeDefault"
+
+    @model_validator(mode="after")
+    def _root(self) -> Security:
+        if self.run_as_non_root and self.run_as_user == 0:
+            raise ValueError(
+                "runAsUser 0 is root, which runAsNonRoot refuses: pick a non-zero user "
+                "or set runAsNonRoot: false"
+            )
+        return self
+
+
+class EmptyDir(SpecModel):
+    #: Memory backs the volume with tmpfs (counted against the container's memory).
+    medium: Literal["", "Memory"] = ""
+    #: Most the volume may hold before the pod is evicted.
+    size_limit: Quantity | None = None
+
+
+class PodVolume(SpecModel):
+    """A scratch volume (emptyDir) mounted into the container, e.g. /tmp under a
+    read-only root filesystem."""
+
+    #: Volume name (data, config and secret-N are specc's own).
+    name: DNSLabel
+    #: Where the volume is mounted in the container.
+    mount_path: str
+    #: The emptyDir's settings (default: node disk, no size limit).
+    empty_dir: EmptyDir = Field(default_factory=EmptyDir)
+
+
+_RESERVED_VOLUME = re.compile(r"^(data|config|secret-[0-9]+)$")
+
+
 class WorkloadSpec(SpecModel):
     """What stateless and stateful services share: the container and its surroundings."""
 
@@ -136,6 +205,31 @@ class WorkloadSpec(SpecModel):
     node_selector: dict[str, str] | None = None
     tolerations: list[Toleration] = Field(default_factory=list)
     service_account_name: DNSLabel | None = None
+    #: Security context; the default meets Pod Security "restricted".
+    security: Security = Field(default_factory=Security)
+    #: Extra scratch volumes (emptyDir) and where the container mounts them.
+    volumes: list[PodVolume] = Field(default_factory=list)
+
+    @field_validator("volumes")
+    @classmethod
+    def _volume_names(cls, volumes: list[PodVolume]) -> list[PodVolume]:
+        problems: list[Problem] = []
+        names: dict[str, int] = {}
+        for i, v in enumerate(volumes):
+            if _RESERVED_VOLUME.match(v.name):
+                problems.append(
+                    ((i, "name"), f"volume name {v.name!r} is specc's own (data, config, secret-N)")
+                )
+            elif v.name in names:
+                problems.append(
+                    (
+                        (i, "name"),
+                        f"volume name {v.name!r} is used twice (also volumes[{names[v.name]}])",
+                    )
+                )
+            names.setdefault(v.name, i)
+        raise_problems(problems)
+        return volumes
 
     # Field validators rather than one model validator: they run even when another
     # field is invalid, and their errors point at the field. Each reports every problem
@@ -228,6 +322,8 @@ class Backup(SpecModel):
     #: Also pass the service's env and secret environment variables to the job (the
     #: database's credentials, typically); false gives the job only its own.
     inherit_env: bool = True
+    #: Security context of the backup job (its own image: the service's user may not fit).
+    security: Security = Field(default_factory=Security)
 
     @field_validator("secrets")
     @classmethod
