@@ -634,6 +634,66 @@ def test_statefulset_has_ordinal_members_headless_service_and_hard_anti_affinity
     ]
 
 
+def test_anti_affinity_is_preferred_by_default_and_required_where_the_environment_says(
+    example: dict[str, ClusterRender],
+) -> None:
+    """Seen: required hostname anti-affinity always, so 3 members never fit one dev node."""
+    for cluster, mode in (("dev", "preferred"), ("staging", "preferred"), ("prod-eu", "required")):
+        for kind, name in (("StatefulSet", "ledger-db"), ("Deployment", "specc-agent")):
+            aff = body(example[cluster], kind, name)["spec"]["template"]["spec"]["affinity"]
+            (key,) = aff["podAntiAffinity"]
+            assert key.startswith(mode), (cluster, kind, key)
+    dev = body(example["dev"], "StatefulSet", "ledger-db")["spec"]["template"]["spec"]
+    assert dev["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ] == [
+        {
+            "podAffinityTerm": {
+                "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "ledger-db"}},
+                "topologyKey": "kubernetes.io/hostname",
+            },
+            "weight": 100,
+        }
+    ]
+
+
+def test_anti_affinity_none_and_zone_spread_on_a_stateful_service(tmp_path: Path) -> None:
+    root = write_fleet(
+        tmp_path,
+        {
+            "apps/s.yaml": """\
+            apiVersion: specc.dev/v1alpha1
+            kind: StatefulService
+            metadata: {name: s, team: team-a}
+            spec:
+              image: x/s:1
+              members: 3
+              storage: {size: 1Gi}
+              antiAffinity: none
+              zoneSpread: true
+            overrides:
+              environments:
+                prod: {antiAffinity: required}
+            """,
+        },
+    )
+    renders = compile_path(root)
+    dev = body(renders["dev"], "StatefulSet", "s")["spec"]["template"]["spec"]
+    assert "affinity" not in dev
+    assert dev["topologySpreadConstraints"] == [
+        {
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": "s"}},
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway",
+        }
+    ]
+    prod = body(renders["prod-a"], "StatefulSet", "s")["spec"]["template"]["spec"]
+    assert list(prod["affinity"]["podAntiAffinity"]) == [
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+
+
 def test_statefulset_pdb_allows_one_member_down(example: dict[str, ClusterRender]) -> None:
     for render in example.values():
         pdb = body(render, "PodDisruptionBudget", "ledger-db")["spec"]

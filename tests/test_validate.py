@@ -42,7 +42,7 @@ RULES = [
     ),
     pytest.param(
         WEB, "  zoneSpread: true", "  colour: blue", "colour", "spec",
-        "unknown field 'colour'; expected one of: args, autoscaling,", id="unknown-field-lists-expected",
+        "unknown field 'colour'; expected one of: antiAffinity, args, autoscaling,", id="unknown-field-lists-expected",
     ),
     pytest.param(
         WEB, "      tlsSecret: shop-tls", "      tlsSecrt: shop-tls", "tlsSecrt",

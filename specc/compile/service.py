@@ -11,6 +11,7 @@ from specc.compile.workload import (
     container,
     pod_spec_extras,
     pos,
+    scheduling,
     service_ports,
     template_locations,
 )
@@ -100,15 +101,7 @@ def render_service(
     if spec.ports:
         _check_names(ctx, source, [("Service", ctx.name, 63)])
     out, spec, template, _ = _workload(ctx, spec, source, files, defaults)
-    if spec.zone_spread:
-        template["spec"]["topologySpreadConstraints"] = [
-            {
-                "labelSelector": {"matchLabels": ctx.selector},
-                "maxSkew": 1,
-                "topologyKey": "topology.kubernetes.io/zone",
-                "whenUnsatisfiable": "ScheduleAnyway",
-            }
-        ]
+    template["spec"].update(scheduling(spec, ctx.selector, defaults.anti_affinity))
     deploy_spec: dict[str, Any] = {}
     # Under an autoscaler the Deployment carries no replicas, so sync never fights the HPA.
     if spec.autoscaling is None:
@@ -228,17 +221,8 @@ def render_stateful_service(
     out, spec, template, c = _workload(ctx, spec, source, files, defaults)
     st = spec.storage
     c.setdefault("volumeMounts", []).insert(0, {"name": "data", "mountPath": st.mount_path})
-    # Hard anti-affinity: two members on one node would fail together.
-    template["spec"]["affinity"] = {
-        "podAntiAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": [
-                {
-                    "labelSelector": {"matchLabels": ctx.selector},
-                    "topologyKey": "kubernetes.io/hostname",
-                }
-            ]
-        }
-    }
+    # Two members on one node fail together: spread them (required on request).
+    template["spec"].update(scheduling(spec, ctx.selector, defaults.anti_affinity))
     headless = f"{ctx.name}-headless"
     claim_spec: dict[str, Any] = {"accessModes": [st.access_mode]}
     claim_spec["resources"] = {"requests": {"storage": st.size}}

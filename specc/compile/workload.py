@@ -204,6 +204,36 @@ def container(
     return c, volumes
 
 
+HOSTNAME = "kubernetes.io/hostname"
+ZONE = "topology.kubernetes.io/zone"
+
+
+def scheduling(spec: WorkloadSpec, selector: dict[str, str], default: str | None) -> dict[str, Any]:
+    """Return the pod spec's ``affinity`` and ``topologySpreadConstraints`` for the app.
+
+    Anti-affinity is over nodes (required, preferred or none; ``default`` when the spec
+    says nothing, else preferred); zone spread never blocks scheduling (ScheduleAnyway).
+    """
+    out: dict[str, Any] = {}
+    mode = spec.anti_affinity or default or "preferred"
+    term = {"labelSelector": {"matchLabels": selector}, "topologyKey": HOSTNAME}
+    if mode == "required":
+        out["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}  # fmt: skip
+    elif mode == "preferred":
+        preferred = [{"podAffinityTerm": term, "weight": 100}]
+        out["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": preferred}}  # fmt: skip
+    if spec.zone_spread:
+        out["topologySpreadConstraints"] = [
+            {
+                "labelSelector": {"matchLabels": selector},
+                "maxSkew": 1,
+                "topologyKey": ZONE,
+                "whenUnsatisfiable": "ScheduleAnyway",
+            }
+        ]
+    return out
+
+
 def pod_spec_extras(spec: WorkloadSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     out["securityContext"] = pod_security_context(spec.security)

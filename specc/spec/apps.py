@@ -187,6 +187,8 @@ class PodVolume(SpecModel):
     empty_dir: EmptyDir = Field(default_factory=EmptyDir)
 
 
+AntiAffinity = Literal["required", "preferred", "none"]
+
 _RESERVED_VOLUME = re.compile(r"^(data|config|secret-[0-9]+)$")
 
 
@@ -209,6 +211,12 @@ class WorkloadSpec(SpecModel):
     security: Security = Field(default_factory=Security)
     #: Extra scratch volumes (emptyDir) and where the container mounts them.
     volumes: list[PodVolume] = Field(default_factory=list)
+    #: Keep pods on different nodes: required (never two on one node: a pod stays Pending
+    #: rather), preferred (spread when the scheduler can) or none. Default: the
+    #: environment's antiAffinity, else preferred.
+    anti_affinity: AntiAffinity | None = None
+    #: Spread pods across zones (topology.kubernetes.io/zone), as far as the zones allow.
+    zone_spread: bool = False
 
     @field_validator("volumes")
     @classmethod
@@ -282,8 +290,6 @@ class ServiceSpec(WorkloadSpec):
     autoscaling: Autoscaling | None = None
     expose: Expose = Field(default_factory=Expose)
     disruption_budget: DisruptionBudget | None = None
-    #: Spread pods across zones (topology.kubernetes.io/zone).
-    zone_spread: bool = False
 
     @field_validator("autoscaling")
     @classmethod

@@ -29,6 +29,9 @@ class EnvironmentDefaults(SpecModel):
 
     replicas: Annotated[int, Field(ge=0)] | None = None
     resources: Resources | None = None
+    #: antiAffinity of the apps that set none (default: preferred, so that several
+    #: members fit on a one-node dev cluster; prod typically says required).
+    anti_affinity: Literal["required", "preferred", "none"] | None = None
 
 
 class Environment(SpecModel):
