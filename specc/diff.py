@@ -46,6 +46,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from specc.changerules import decrease_message, forbidden_fields, recreate_message, storage_changes
 from specc.fieldpath import Named, format_path
 from specc.objects import (
     PRUNE_ANNOTATION,
@@ -57,7 +58,14 @@ from specc.objects import (
 
 FieldOp = Literal["added", "removed", "changed"]
 ClusterStatus = Literal["added", "removed", "changed", "unchanged"]
-WarningReason = Literal["protected", "data-volumes", "mass-prune", "cluster-removed"]
+WarningReason = Literal[
+    "protected",
+    "data-volumes",
+    "mass-prune",
+    "cluster-removed",
+    "needs-recreate",
+    "storage-decrease",
+]
 
 #: What a masked Secret value is shown as.
 MASK = "***"
@@ -249,6 +257,9 @@ def diff_cluster(
         fields = tuple(f for f in field_changes(old.body, new.body) if f.path != "metadata.name")
         result.changed.append(ObjectChange(ObjectEntry.of(new), fields, replaces=old.key))
     result.changed.sort(key=lambda c: c.key)
+    for change in result.changed:
+        if change.replaces is None:
+            result.warnings += change_warnings(before[change.key], after[change.key], change.fields)
     result.source_moved.sort(key=lambda e: e.key)
     result.added = [ObjectEntry.of(o) for o in added_objs if id(o) not in replaced]
     result.removed = [ObjectEntry.of(o) for o in removed_objs if id(o) not in replaced]
@@ -269,6 +280,22 @@ def diff_cluster(
         result.warnings += prune_warnings(pruned, result, options, empty=not after)
     result.status = status or ("changed" if result.has_changes else "unchanged")
     return result
+
+
+def change_warnings(
+    old: DesiredObject, new: DesiredObject, fields: Sequence[FieldChange]
+) -> list[PruneWarning]:
+    """Return what a change of one object needs beyond an update: a re-creation (a field
+    the API server will not change in place) or a refusal (a storage decrease)."""
+    out = []
+    forbidden = forbidden_fields(new.key.group_kind, [f.path for f in fields])
+    if forbidden:
+        out.append(PruneWarning("needs-recreate", new.ref, recreate_message(forbidden)))
+    if new.key.group_kind == "StatefulSet.apps":
+        for c in storage_changes(old.body, new.body):
+            if c.decrease:
+                out.append(PruneWarning("storage-decrease", new.ref, decrease_message(c)))
+    return out
 
 
 def prune_warnings(

@@ -218,10 +218,13 @@ def scheduling(spec: WorkloadSpec, selector: dict[str, str], default: str | None
     mode = spec.anti_affinity or default or "preferred"
     term = {"labelSelector": {"matchLabels": selector}, "topologyKey": HOSTNAME}
     if mode == "required":
-        out["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}  # fmt: skip
+        rule = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+        out["affinity"] = {"podAntiAffinity": rule}
     elif mode == "preferred":
-        preferred = [{"podAffinityTerm": term, "weight": 100}]
-        out["affinity"] = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": preferred}}  # fmt: skip
+        weighted = [{"podAffinityTerm": term, "weight": 100}]
+        out["affinity"] = {
+            "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": weighted}
+        }
     if spec.zone_spread:
         out["topologySpreadConstraints"] = [
             {

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from specc.changerules import decrease_message, forbidden_fields, recreate_message, storage_changes
 from specc.fieldpath import spell, spell_tokens
 from specc.objects import FIELD_MANAGER, PRUNE_ANNOTATION, DesiredObject, ObjectKey
 from specc.sync.fields import differences, manager_fields, owned_paths, owners, resolves
@@ -234,6 +235,20 @@ def _token_value(live: Any, tokens: tuple[str, ...]) -> Any:
     return value
 
 
+def _change_rules(entry: PlanEntry, result: Plan) -> None:
+    """Mark a change the API server refuses in place as ``needs recreate`` (a warning),
+    and refuse a storage decrease (volumes never shrink), against the live object."""
+    assert entry.desired is not None and entry.live is not None
+    forbidden = forbidden_fields(entry.key.group_kind, [c.path for c in entry.changes])
+    if forbidden:
+        entry.reason = f"needs recreate: {', '.join(forbidden)}"
+        result.warnings.append(f"{entry.key}: {recreate_message(forbidden)}")
+    if entry.key.group_kind == "StatefulSet.apps":
+        shrinking = [c for c in storage_changes(entry.live, entry.desired.body) if c.decrease]
+        if shrinking:
+            entry.refusal = "; ".join(decrease_message(c) for c in shrinking)
+
+
 def protected(live: dict[str, Any], key: ObjectKey) -> bool:
     """Return whether deleting ``live`` needs the explicit ``specc.dev/prune: allow`` opt-in."""
     if key.group_kind not in PROTECTED_KINDS:
@@ -297,7 +312,10 @@ def plan(
                 continue
             changes = compare(obj, current)
             action: Action = "configure" if changes else "unchanged"
-            result.entries.append(PlanEntry(action, key, obj, current, changes))
+            entry = PlanEntry(action, key, obj, current, changes)
+            if changes:
+                _change_rules(entry, result)
+            result.entries.append(entry)
 
     if not options.prune:
         return result
