@@ -1099,7 +1099,7 @@ def main() -> None:
     except SpeccError as exc:  # the one place errors become exit codes
         _exit(exc)
     except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] != "kubernetes":
+        if (exc.name or "").partition(".")[0] not in ("kubernetes", "prometheus_client"):
             raise
         from specc import DISTRIBUTION
 

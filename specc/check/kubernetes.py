@@ -1,13 +1,13 @@
 """Built-in Kubernetes kinds: strict JSON Schemas per Kubernetes version, compiled once.
 
-The schemas are the ``-local-strict`` set that ships inside ``kubernetes_validate``
-(every object ``additionalProperties: false``, definitions shared through one
-``_definitions.json`` per version). ``kubernetes_validate.validate`` re-reads that
-1.4 MB file for every document; here it is parsed once per process and version, only
-when a check needs it, and each kind gets one self-contained schema (the root plus
-the definitions it reaches, ``$ref``s rewritten to local ``#/$defs/…``) compiled once
-by ``jsonschema_rs``. We locate the package without importing it: its ``__init__``
-pulls in ``jsonschema`` and ``referencing`` (~0.15 s) that we do not need.
+The schemas are the ``-local-strict`` set of kubernetes-validate (every object
+``additionalProperties: false``, definitions shared through one ``_definitions.json``
+per version), copied into ``specc/data/kubernetes`` by ``tools/bundle_kube_schemas.py``:
+that one file per version is all specc reads of the package's 108 MB. It is parsed once
+per process and version, only when a check needs a kind the schema store
+(:mod:`specc.check.store`) does not hold, and each kind gets one self-contained schema
+(the root plus the definitions it reaches, ``$ref``s rewritten to local ``#/$defs/…``)
+compiled once by ``jsonschema_rs``.
 
 On top of the shipped schemas we add what the API server enforces and the
 OpenAPI v2-derived schemas leave out: the quantity grammar, int32 bounds, and the
@@ -16,12 +16,13 @@ enumerations of a few well-known fields (see :data:`_ENUMS`).
 
 from __future__ import annotations
 
-import importlib.util
+import gzip
 import json
 import re
 import threading
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,7 @@ import jsonschema_rs
 
 from specc.check import store
 
-#: Where the shared definitions of one schema set live, and how kinds refer to them.
-_DEFINITIONS = "_definitions.json"
+#: How kinds refer to the shared definitions of their version.
 _REF_PREFIXES = ("/api/_definitions.json#/$defs/", "#/$defs/")
 _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _QUANTITY_DEF = "io.k8s.apimachinery.pkg.api.resource.Quantity"
@@ -101,10 +101,7 @@ class UnsupportedVersionError(ValueError):
 
 @cache
 def _schema_root() -> Path:
-    spec = importlib.util.find_spec("kubernetes_validate")
-    if spec is None or not spec.submodule_search_locations:
-        raise UnsupportedVersionError("kubernetes-validate is not installed: no Kubernetes schemas")
-    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+    return Path(str(resources.files("specc") / "data" / "kubernetes"))
 
 
 def _minor(version: str) -> tuple[int, int]:
@@ -116,11 +113,9 @@ def _minor(version: str) -> tuple[int, int]:
 
 @cache
 def supported_versions() -> tuple[str, ...]:
-    """Return the Kubernetes minor versions ("1.25", …) whose strict schemas are installed."""
-    found = set()
-    for d in _schema_root().iterdir():
-        if d.name.endswith("-local-strict") and (d / _DEFINITIONS).is_file():
-            found.add(_minor(d.name))
+    """Return the Kubernetes minor versions ("1.25", …) whose strict schemas specc ships."""
+    index = json.loads((_schema_root() / "index.json").read_text(encoding="utf-8"))
+    found = {_minor(v) for v in index["versions"]}
     return tuple(f"{a}.{b}" for a, b in sorted(found))
 
 
@@ -145,7 +140,8 @@ class _SchemaSet:
     """The schemas of one Kubernetes version, parsed and compiled on demand."""
 
     version: str
-    directory: Path
+    #: The gzip-compressed ``_definitions.json`` of this version.
+    file: Path
     lock: threading.Lock = field(default_factory=threading.Lock)
     _defs: dict[str, Any] | None = None
     _gvk: dict[tuple[str, str, str], str] | None = None
@@ -157,14 +153,13 @@ class _SchemaSet:
     @property
     def defs(self) -> dict[str, Any]:
         if self._defs is None:
-            with (self.directory / _DEFINITIONS).open("rb") as f:
-                self._defs = json.load(f)["$defs"]
+            self._defs = json.loads(gzip.decompress(self.file.read_bytes()))["$defs"]
         return self._defs
 
     @property
     def source(self) -> str:
         """What identifies this version's definitions file, for the schema cache."""
-        return store.file_fingerprint(self.directory / _DEFINITIONS)
+        return store.file_fingerprint(self.file)
 
     @property
     def gvk(self) -> dict[tuple[str, str, str], str]:
@@ -205,8 +200,7 @@ def _schema_set(version: str) -> _SchemaSet:
     with _SETS_LOCK:
         found = _SETS.get(version)
         if found is None:
-            directory = _schema_root() / f"v{version}.0-local-strict"
-            found = _SETS[version] = _SchemaSet(version, directory)
+            found = _SETS[version] = _SchemaSet(version, _schema_root() / f"v{version}.json.gz")
         return found
 
 

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from specc.spec.base import API_VERSION, DNSLabel, Labels, Metadata, Resources, SpecModel
 from specc.spec.located import Problem, raise_problems
 
-#: Kubernetes versions whose schemas specc can check against (those kubernetes-validate ships).
+#: Kubernetes versions whose schemas specc can check against (those specc/data/kubernetes holds).
 SUPPORTED_VERSIONS = tuple(f"1.{minor}" for minor in range(27, 38))
 
 
