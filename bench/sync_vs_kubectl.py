@@ -152,7 +152,8 @@ def main() -> None:
                 start = time.perf_counter()
                 result = sync(cluster, render, SyncOptions(concurrency=8))
                 took = time.perf_counter() - start
-                assert result.ok, result.refused
+                failed = [r.to_dict() for r in result.results if r.outcome == "failed"]
+                assert result.ok, (result.refused, failed[:3])
                 rows.append(("specc", label, took, *count()))
         with fresh() as (kubeconfig, count):
             # kubectl writes its ApplySet parent before any object, so its namespace must exist.

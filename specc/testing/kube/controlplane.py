@@ -35,7 +35,8 @@ from typing import IO, Any
 from specc.testing.kube.binaries import Build, BuildUnavailable
 from specc.testing.kube.pki import Pki, make_pki
 
-SERVICE_CIDR = "10.0.0.0/24"
+#: Room for 65,534 Services: a /24 is full after 254, and the bench applies 1,000.
+SERVICE_CIDR = "10.0.0.0/16"
 STATE_FILE = "state.json"
 #: Metadata (user, verb, object, decision) of ServiceAccounts' requests, except the
 #: controllers' own (kube-system), which would fill the log.
