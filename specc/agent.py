@@ -82,7 +82,13 @@ class Agent:
         #: Set while run() loops; the loop's last sign of life (monotonic seconds).
         self._running = False
         self._beat = 0.0
+        #: While the loop waits between steps: the monotonic time the wait ends at the latest.
+        self._waiting_until = 0.0
         self._server = AgentServer(self)
+        name = options.cluster
+        cluster.stats.observers.append(
+            lambda verb, code, seconds: self.metrics.api_answer(name, verb, code, seconds)
+        )
         self._elector = LeaderElector(
             cluster,
             LeaseOptions(
@@ -144,7 +150,7 @@ class Agent:
     def _refuse(self, commit: str, kind: str, message: str) -> str:
         if self.refused.get(commit) != message:
             self.refused[commit] = message
-            self.metrics.errors.labels(self.options.cluster, kind).inc()
+            self.metrics.refused(self.options.cluster, commit, kind)
             self._log(logging.ERROR, "commit refused", commit=commit, reason=kind, error=message)
             record_status(
                 self.cluster,
@@ -155,16 +161,15 @@ class Agent:
 
     def _record(self, result: SyncResult, commit: str, seconds: float) -> None:
         c = self.options.cluster
-        self.metrics.sync_duration.labels(c).observe(seconds)
         for outcome, n in result.counts().items():
             if n and outcome != "unchanged":
                 self.metrics.objects.labels(c, outcome).inc(n)
-        self.metrics.drifted.labels(c).set(len(result.plan.drifted))
-        if result.ok:
-            self.metrics.last_success.labels(c).set(time.time())
-            self.metrics.revision.labels(c).info({"revision": commit})
-        else:
-            self.metrics.errors.labels(c, "sync").inc()
+        ended = "succeeded" if result.ok else "failed"
+        if result.interrupted:
+            ended = "interrupted"
+        elif result.refused:
+            ended = "refused"
+        self.metrics.synced(c, commit, ended, seconds, len(result.plan.drifted))
         self._log(
             logging.INFO if result.ok else logging.ERROR,
             "sync finished",
@@ -180,11 +185,14 @@ class Agent:
         """Fetch, and apply a new good commit or heal drift; return what happened."""
         if not self.last_applied:
             self.last_applied = read_status(self.cluster, self.parent).get("lastAppliedCommit", "")
+            self.metrics.applied_at_start(self.options.cluster, self.last_applied)
+        fetching = time.monotonic()
         try:
             head = self.source.fetch()
         except SpeccError:
-            self.metrics.errors.labels(self.options.cluster, "fetch").inc()
+            self.metrics.fetch_failed(self.options.cluster, time.monotonic() - fetching)
             raise
+        self.metrics.fetched(self.options.cluster, head, time.monotonic() - fetching)
         last = self.last_applied
         if head != last and head not in self.refused:
             if last and not self.source.descends(last, head) and not self.options.allow_rewind:
@@ -216,7 +224,7 @@ class Agent:
             if self.options.self_heal:
                 return self._apply(self.last_render, last, "healed")
             plan, _, _ = plan_cluster(self.cluster, self.last_render, self._sync_options(last))
-            self.metrics.drifted.labels(self.options.cluster).set(len(plan.drifted))
+            self.metrics.planned(self.options.cluster, last, len(plan.drifted))
             self.next_resync = time.monotonic() + self.options.resync
             return "drift" if not plan.in_sync else "unchanged"
         return "idle"
@@ -317,7 +325,10 @@ class Agent:
                     if not failures
                     else delay
                 )
+                # /healthz tells a wait (however long) from a step that stopped progressing.
+                self._waiting_until = time.monotonic() + max(delay, 0.05)
                 self.trigger.wait(max(delay, 0.05))
+                self._waiting_until = 0.0
                 self.trigger.clear()
         finally:
             self._running = False

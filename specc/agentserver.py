@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from specc.httpserver import BoundedHTTPServer, CappedReader, RequestTooLarge, ServerLimits
 
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 MAX_BODY = 1 << 20
 _LENGTH = re.compile(r"[0-9]{1,18}")
 _SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
+#: A step (fetch, render, plan, apply) running longer than this fails /healthz: every
+#: request in it has a timeout and a retry budget, so only a hang gets this far.
+STEP_DEADLINE = 600.0
+#: With no API answer for this long, /readyz's check sends one GET /version itself.
+PROBE_AFTER = 10.0
 
 
 class DeliveryWindow:
@@ -78,7 +84,14 @@ class AgentServer:
         self.limits = limits or ServerLimits()
         self.max_body = max_body
         self.deliveries = DeliveryWindow()
+        self.step_deadline = STEP_DEADLINE
+        self.probe_after = PROBE_AFTER
         self._server: BoundedHTTPServer | None = None
+        #: Whether the API server answered the latest request, and when (monotonic).
+        self._answered: tuple[bool, float] | None = None
+        self._prober: threading.Thread | None = None
+        self._stopping = threading.Event()
+        agent.cluster.stats.observers.append(self._observe)
 
     @property
     def port(self) -> int | None:
@@ -92,12 +105,66 @@ class AgentServer:
         if self._server is None:
             self._server = BoundedHTTPServer(host, port, self._handler(), self.limits)
             self._server.start()
+            self._stopping.clear()
+            self._prober = threading.Thread(target=self._probe, name="specc-probe", daemon=True)
+            self._prober.start()
         return self._server.port
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._prober is not None:
+            self._prober.join(timeout=5)
+            self._prober = None
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+    # -- health --------------------------------------------------------------------------
+
+    def _observe(self, verb: str, code: str, seconds: float) -> None:
+        self._answered = (code != "error", time.monotonic())
+
+    def _probe(self) -> None:
+        """Ask the API server whether it is there when nothing else has lately."""
+        while not self._stopping.wait(1.0):
+            last = self._answered
+            if last is None or time.monotonic() - last[1] >= self.probe_after:
+                self.agent.cluster.ping(timeout=2.0)
+
+    def loop_problem(self) -> str | None:
+        """Return why the reconcile loop is not progressing, or None."""
+        agent, now = self.agent, time.monotonic()
+        if not agent._running:
+            return "the reconcile loop has ended" if agent._beat else None
+        if agent._waiting_until:
+            late = now - agent._waiting_until
+            return (
+                f"the loop's wait ended {late:.0f} s ago and it did not wake" if late > 30 else None
+            )
+        running = now - agent._beat
+        if running > self.step_deadline:
+            return (
+                f"one step has been running for {running:.0f} s "
+                f"(more than {self.step_deadline:.0f} s)"
+            )
+        return None
+
+    def readiness(self) -> list[tuple[str, str | None]]:
+        """Return each readiness check and its failure (None: passed)."""
+        agent = self.agent
+        answered = self._answered
+        api = None
+        if answered is not None and not answered[0]:
+            api = f"the API server {agent.cluster.server or ''} did not answer the last request"
+        leader = None
+        if agent.options.leader_election and not agent.leading.is_set():
+            leader = f"not leading: this replica does not hold the Lease specc-agent-{agent.options.cluster}"
+        return [
+            ("loop", self.loop_problem()),
+            ("api", api),
+            ("leader", leader),
+            ("started", None if agent.ready.is_set() else "no commit applied yet"),
+        ]
 
     def connections(self) -> tuple[int, int]:
         """Return (idle, in service) connection counts."""
@@ -144,22 +211,33 @@ class AgentServer:
 
             def do_POST(self) -> None:
                 code, body = served.post(self)
+                if self.path == "/hook":
+                    served.agent.metrics.hook_requests.labels(str(code)).inc()
                 self._reply(code, body)
 
         return Handler
 
-    def get(self, path: str) -> tuple[int, str, bytes]:
+    def get(self, target: str) -> tuple[int, str, bytes]:
         text = "text/plain; charset=utf-8"
-        agent = self.agent
-        if path == "/metrics":
+        url = urlsplit(target)
+        if url.path == "/metrics":
             from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-            return 200, CONTENT_TYPE_LATEST, generate_latest(agent.metrics.registry)
-        if path == "/healthz":
-            return 200, text, b"ok\n"
-        if path == "/readyz":
-            ok = agent.ready.is_set()
-            return (200 if ok else 503), text, (b"ok\n" if ok else b"not ready\n")
+            return 200, CONTENT_TYPE_LATEST, generate_latest(self.agent.metrics.registry)
+        if url.path in ("/healthz", "/readyz"):
+            checks = [("loop", self.loop_problem())] if url.path == "/healthz" else self.readiness()
+            # kube-apiserver's form: ?exclude=NAME skips a check (a standby replica's
+            # readiness probe excludes "leader"), one line per check.
+            skip = set(parse_qs(url.query).get("exclude", []))
+            lines = [
+                f"[-]{name} failed: {problem}" if problem else f"[+]{name} ok"
+                for name, problem in checks
+                if name not in skip
+            ]
+            ok = not any(problem for name, problem in checks if name not in skip)
+            word = url.path[1:]
+            lines.append(f"{word} check passed" if ok else f"{word} check failed")
+            return (200 if ok else 503), text, ("\n".join(lines) + "\n").encode()
         return 404, text, b"not found\n"
 
     def post(self, request: Any) -> tuple[int, bytes]:
@@ -197,7 +275,11 @@ class AgentServer:
         keys = [f"sig:{signature}"] + ([f"id:{delivery}"] if delivery else [])
         if not self.deliveries.first_time(*keys):
             return 409, b"this delivery was received before; a replay is not acted on\n"
-        self.agent.trigger.set()
+        agent = self.agent
+        if agent.options.leader_election and not agent.leading.is_set():
+            # Only the leader fetches: a 2xx here would lose the delivery without a trace.
+            return 503, b"this replica is not leading; the leader fetches within --interval\n"
+        agent.trigger.set()
         return 202, b"fetch scheduled\n"
 
 

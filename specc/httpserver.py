@@ -245,8 +245,6 @@ def _listen(host: str, port: int) -> socket.socket:
         raise UsageError(f"{where}: cannot listen: {exc}") from None
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        if exc.errno == errno.EADDRINUSE:
-            reason = "address already in use (another process listens there)"
-        elif exc.errno == errno.EACCES:
+        if exc.errno == errno.EACCES:
             reason = "permission denied (ports below 1024 need privileges)"
         raise UsageError(f"{where}: cannot listen: {reason}") from None

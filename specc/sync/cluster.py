@@ -100,7 +100,14 @@ class Stats:
 
     requests: Counter[str] = field(default_factory=Counter)
     retries: int = 0
+    #: Called after each attempt with (verb, code, seconds): code is the HTTP status, or
+    #: "error" when no answer came. The agent's metrics listen here.
+    observers: list[Callable[[str, str, float], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def answered(self, verb: str, code: int | str, seconds: float) -> None:
+        for observe in self.observers:
+            observe(verb, str(code or "error"), seconds)
 
     def count(self, verb: str) -> None:
         with self._lock:
@@ -201,10 +208,19 @@ class Cluster:
         for attempt in range(self.options.retries + 1):
             self.stats.count(verb)
             wait: float | None = None
+            sent = time.monotonic()
             try:
-                status, data, resp_headers = self._send(
-                    method, path, query or [], headers, payload, self._timeouts()
-                )
+                try:
+                    status, data, resp_headers = self._send(
+                        method, path, query or [], headers, payload, self._timeouts()
+                    )
+                except ApiException as exc:
+                    self.stats.answered(verb, int(exc.status or 0), time.monotonic() - sent)
+                    raise
+                except Exception:
+                    self.stats.answered(verb, "error", time.monotonic() - sent)
+                    raise
+                self.stats.answered(verb, status, time.monotonic() - sent)
                 self._answered = True
                 if 200 <= status < 300:
                     return json.loads(data) if data else {}
@@ -278,6 +294,23 @@ class Cluster:
         else:
             problem = f"cannot connect for {self.options.connect_timeout:g} s"
         raise ClusterError(f"{server}: {problem} (--connect-timeout) to {what}: {reason}")
+
+    def ping(self, timeout: float = 2.0) -> bool:
+        """Send one GET /version, no retry; return whether the server answered at all.
+
+        The answer is counted like any request (verb ``probe``): the agent's readiness
+        asks this when no other request has told it lately whether the server is there.
+        """
+        sent = time.monotonic()
+        try:
+            status, _, _ = self._send(
+                "GET", "/version", [], {"Accept": "application/json"}, None, (timeout, timeout)
+            )
+        except Exception:  # no answer of any kind: refused, reset, timed out, TLS
+            self.stats.answered("probe", "error", time.monotonic() - sent)
+            return False
+        self.stats.answered("probe", status, time.monotonic() - sent)
+        return bool(status)
 
     def _send(
         self,
