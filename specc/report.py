@@ -23,7 +23,8 @@ def display_path(path: str, root: Path | None, in_repository: bool = False) -> s
 
     That is relative to the current directory, or under GitHub Actions (and with
     ``in_repository``, for a pull-request comment) to the repository root, where
-    annotations and problem matchers look for files. A file outside that folder keeps
+    annotations and problem matchers look for files (the folder holding ``.git``, else
+    ``$GITHUB_WORKSPACE``). A file outside that folder keeps
     the spelling the user gave the fleet (``../fleet/…``, or absolute).
     """
     if root is None:
@@ -32,6 +33,9 @@ def display_path(path: str, root: Path | None, in_repository: bool = False) -> s
     absolute = os.path.abspath(full)
     repository = in_repository or in_github_actions()
     base = _repository_root(os.path.abspath(root)) if repository else None
+    if repository and base is None:
+        # A checkout without .git (a downloaded archive): Actions' own idea of the root.
+        base = os.environ.get("GITHUB_WORKSPACE") or None
     rel = os.path.relpath(absolute, base or os.getcwd())
     if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
         return Path(rel).as_posix()

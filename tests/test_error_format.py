@@ -83,6 +83,18 @@ def test_under_github_actions_paths_are_relative_to_the_repository_root(
     assert out.startswith(f"::error file=fleet/{WEB},line=8,col=10::spec.image: ")
 
 
+def test_under_github_actions_without_git_paths_are_relative_to_the_workspace(
+    untagged: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = untagged.parent
+    monkeypatch.chdir(untagged / "apps")
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace)}
+    code, out, err = run("validate", "..", env=env)
+    assert code == 1
+    assert err.startswith(f"fleet/{WEB}:8:10: error: spec.image: ")
+    assert out.startswith(f"::error file=fleet/{WEB},line=8,col=10::")
+
+
 def test_json_errors_carry_the_same_path_and_numbers_as_numbers(
     untagged: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
