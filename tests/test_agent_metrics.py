@@ -317,3 +317,17 @@ def test_promtool_check_metrics_passes(agent: Agent, api: ApiServer, repo: Repo)
     text = _exposition(agent, api, repo)
     out = subprocess.run(command, input=text, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, f"{what}: {out.stdout}{out.stderr}"
+
+
+def test_docs_metrics_md_names_every_metric_the_agent_exports() -> None:
+    from specc.metrics import AgentMetrics
+
+    page = (Path(__file__).resolve().parent.parent / "docs/metrics.md").read_text()
+    names = {m.name for m in AgentMetrics().registry.collect()}
+    assert len(names) > 20
+    missing = sorted(
+        n
+        for n in names
+        if f"`{n}" not in page and f"`{n}_total" not in page and f"`{n}_info" not in page
+    )
+    assert missing == []
