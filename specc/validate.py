@@ -360,7 +360,7 @@ def _grant_problems(
             loc = ("spec", "grants", i, "namespaces", j)
             why = ""
             if ns in owners:
-                why = f"it is team {owners[ns]!r}'s own namespace"
+                why = f"it is the own namespace of team {owners[ns]!r}"
             elif ns == AGENT_NAMESPACE:
                 why = "it is the specc agent's (inventory, Lease)"
             if why:

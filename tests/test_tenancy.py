@@ -330,3 +330,167 @@ def test_cluster_admin_from_a_team_fails_validate_and_rbac_grants_nothing_for_it
     result = runner.invoke(cli, ["rbac", str(root), "-o", "json"])
     assert result.exit_code == 1
     assert "clusterrolebindings" not in result.output or "error" in json.loads(result.output)
+
+
+# --- shared namespaces and namespace policy ------------------------------------------------
+
+ROLE_BINDING = """\
+- apiVersion: rbac.authorization.k8s.io/v1
+  kind: RoleBinding
+  metadata: {name: auth-reader, namespace: kube-system}
+  roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+  subjects: [{kind: ServiceAccount, name: metrics, namespace: alpha}]
+"""
+
+
+def test_a_granted_shared_namespace_takes_objects_and_is_never_created(tmp_path: Path) -> None:
+    grants = "    - team: alpha\n      namespaces: [kube-system, monitoring]\n"
+    cm = "- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: dash, namespace: monitoring}\n"
+    root = fleet(tmp_path, {"apps/alpha/raw.yaml": manifests(ROLE_BINDING + cm)}, grants)
+    (render,) = render_path(root)[1]
+    refs = {o.ref for o in render.objects}
+    assert "RoleBinding/kube-system/auth-reader" in refs
+    assert "ConfigMap/monitoring/dash" in refs
+    namespaces = {o.name for o in render.objects if o.kind == "Namespace"}
+    assert namespaces == {"alpha", "beta"}
+    assert render.tenancy is not None and render.tenancy.shared == {"kube-system", "monitoring"}
+
+
+def test_a_shared_namespace_granted_to_one_team_is_closed_to_another(tmp_path: Path) -> None:
+    grants = "    - team: beta\n      namespaces: [kube-system]\n"
+    root = fleet(tmp_path, {"apps/alpha/raw.yaml": manifests(ROLE_BINDING)}, grants)
+    (found,) = errors(root)
+    assert found.startswith("apps/alpha/raw.yaml:6:7: RoleBinding/kube-system/auth-reader: ")
+    assert "not granted to team 'alpha'" in found
+
+
+@pytest.mark.parametrize("name", ["kube-system", "default", "monitoring"])
+def test_a_namespace_object_for_a_reserved_or_shared_namespace_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    grants = "    - team: alpha\n      kinds: [Namespace]\n      namespaces: [monitoring]\n"
+    obj = f"- apiVersion: v1\n  kind: Namespace\n  metadata: {{name: {name}}}\n"
+    root = fleet(tmp_path, {"apps/alpha/raw.yaml": manifests(obj)}, grants)
+    (found,) = errors(root)
+    assert f"namespace {name!r} is not specc's to create" in found
+
+
+@pytest.mark.parametrize(
+    ("namespace", "why"),
+    [("beta", "it is the own namespace of team 'beta'"), ("specc-system", "specc agent's")],
+)
+def test_a_teams_or_the_agents_namespace_cannot_be_shared(
+    tmp_path: Path, namespace: str, why: str
+) -> None:
+    root = fleet(tmp_path, {}, f"    - team: alpha\n      namespaces: [{namespace}]\n")
+    (found,) = errors(root)
+    assert found.startswith("fleet.yaml:9:20: ") and why in found, found
+
+
+def test_a_reserved_namespace_is_never_pruned_even_with_the_opt_in() -> None:
+    from specc.objects import ObjectKey
+    from specc.sync.plan import protected
+
+    live = {"metadata": {"name": "kube-system", "annotations": {"specc.dev/prune": "allow"}}}
+    assert protected(live, ObjectKey("", "Namespace", "", "kube-system"))
+    assert protected(live, ObjectKey("", "Namespace", "", "default"))
+    assert not protected(live, ObjectKey("", "Namespace", "", "old-team"))
+
+
+def _team_with(spec: str) -> str:
+    return team("alpha") + "spec:\n" + textwrap.indent(textwrap.dedent(spec), "  ")
+
+
+def test_team_namespace_labels_and_annotations_are_on_its_namespace(tmp_path: Path) -> None:
+    spec = """\
+        labels: {pod-security.kubernetes.io/enforce: restricted, app.kubernetes.io/managed-by: me}
+        annotations: {scheduler.alpha.kubernetes.io/node-selector: "pool=a"}
+    """
+    root = fleet(tmp_path, {"teams/alpha.yaml": _team_with(spec)})
+    (render,) = render_path(root)[1]
+    (ns,) = [o for o in render.objects if o.kind == "Namespace" and o.name == "alpha"]
+    meta = ns.body["metadata"]
+    assert meta["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert meta["labels"]["app.kubernetes.io/managed-by"] == "specc"  # specc's own wins
+    assert meta["annotations"]["scheduler.alpha.kubernetes.io/node-selector"] == "pool=a"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("labels: {specc.dev/team: beta}\n", "is not the team's to set"),
+        ("labels: {kubernetes.io/metadata.name: x}\n", "is not the team's to set"),
+        ("labels: {pod-security.kubernetes.io/enforce: 'not valid!'}\n", "is not valid"),
+        ("annotations: {specc.dev/owners: x}\n", "is specc's own"),
+    ],
+)
+def test_team_namespace_labels_are_checked_at_their_line(
+    tmp_path: Path, spec: str, message: str
+) -> None:
+    root = fleet(tmp_path, {"teams/alpha.yaml": _team_with(spec)})
+    (found,) = errors(root)
+    assert found.startswith("teams/alpha.yaml:5:") and message in found, found
+
+
+def test_default_deny_can_be_turned_off_and_then_no_policy_is_written(tmp_path: Path) -> None:
+    root = fleet(tmp_path, {"teams/alpha.yaml": _team_with("network: {defaultDeny: false}\n")})
+    (render,) = render_path(root)[1]
+    policies = {o.ref for o in render.objects if o.kind == "NetworkPolicy"}
+    assert not any(r.startswith("NetworkPolicy/alpha/") for r in policies)
+    assert "NetworkPolicy/beta/default-deny" in policies
+
+
+def test_allow_from_without_default_deny_is_refused(tmp_path: Path) -> None:
+    spec = """\
+        network:
+          defaultDeny: false
+          allowFrom: [{name: lb, ipBlock: {cidr: 10.0.0.0/8}}]
+    """
+    (found,) = errors(fleet(tmp_path, {"teams/alpha.yaml": _team_with(spec)}))
+    assert found.startswith("teams/alpha.yaml:6:") and "allowFrom needs defaultDeny" in found
+
+
+def test_an_ip_block_source_renders_cidr_and_except(tmp_path: Path) -> None:
+    spec = """\
+        network:
+          allowFrom:
+            - name: load-balancers
+              ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}
+              ports: [443]
+            - name: webhooks-v6
+              ipBlock: {cidr: "fd00::/8"}
+    """
+    root = fleet(tmp_path, {"teams/alpha.yaml": _team_with(spec)})
+    (render,) = render_path(root)[1]
+    by_ref = {o.ref: o.body for o in render.objects}
+    lb = by_ref["NetworkPolicy/alpha/allow-load-balancers"]["spec"]["ingress"][0]
+    assert lb["from"] == [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}]
+    v6 = by_ref["NetworkPolicy/alpha/allow-webhooks-v6"]["spec"]["ingress"][0]
+    assert v6["from"] == [{"ipBlock": {"cidr": "fd00::/8"}}]
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("{cidr: 10.0.0.0/33}", "is not a CIDR"),
+        ("{cidr: 10.0.0.1}", "add the prefix length"),
+        ("{cidr: 10.0.0.1/8}", "has host bits set; the network is 10.0.0.0/8"),
+        ("{cidr: 010.0.0.0/8}", "is not a CIDR"),
+        ("{cidr: 10.0.0.0/8, except: [192.168.0.0/16]}", "must be a part of cidr"),
+        ("{cidr: 10.0.0.0/8, except: [10.0.0.0/8]}", "must be a part of cidr"),
+        ("{cidr: 10.0.0.0/8, except: ['fd00::/8']}", "must be a part of cidr"),
+        ("{cidr: 10.0.0.0/8, except: [nonsense]}", "is not a CIDR"),
+    ],
+)
+def test_ip_block_cidrs_are_validated_at_their_line(
+    tmp_path: Path, block: str, message: str
+) -> None:
+    spec = f"network:\n  allowFrom: [{{name: x, ipBlock: {block}}}]\n"
+    (found,) = errors(fleet(tmp_path, {"teams/alpha.yaml": _team_with(spec)}))
+    assert found.startswith("teams/alpha.yaml:6:") and message in found, found
+
+
+def test_ip_block_with_a_selector_is_refused(tmp_path: Path) -> None:
+    spec = "network:\n  allowFrom: [{name: x, ipBlock: {cidr: 10.0.0.0/8}, podSelector: {a: b}}]\n"
+    (found,) = errors(fleet(tmp_path, {"teams/alpha.yaml": _team_with(spec)}))
+    assert "ipBlock cannot be combined" in found

@@ -25,18 +25,23 @@ def render_team(team: Team, source: SourceMap) -> list[DesiredObject]:
     """Return the objects that make a team's namespace: isolated, bounded and accessible."""
     ctx = team_context(team)
     s = team.spec
-    out = [
-        make(
-            ctx,
-            "v1",
-            "Namespace",
-            team.namespace,
-            source.value(()),
-            {},
-            namespaced=False,
-            annotations={"specc.dev/owners": ", ".join(s.owners)} if s.owners else None,
-        )
-    ]
+    namespace = make(
+        ctx,
+        "v1",
+        "Namespace",
+        team.namespace,
+        source.value(()),
+        {},
+        namespaced=False,
+        annotations={"specc.dev/owners": ", ".join(s.owners)} if s.owners else None,
+    )
+    meta = namespace.body["metadata"]
+    # The team's labels (pod-security.kubernetes.io/enforce) join specc's, which win.
+    if s.labels:
+        meta["labels"] = {**s.labels, **meta.get("labels", {})}
+    if s.annotations:
+        meta["annotations"] = {**s.annotations, **meta.get("annotations", {})}
+    out = [namespace]
     if s.quota is not None:
         q = s.quota
         hard: dict[str, Any] = {}
@@ -121,6 +126,8 @@ def render_team(team: Team, source: SourceMap) -> list[DesiredObject]:
 def _network_policies(ctx: AppContext, team: Team, source: SourceMap) -> list[DesiredObject]:
     net = team.spec.network
     where = source.key(("spec", "network"))
+    if not net.default_deny:
+        return []
     out = [
         make(
             ctx,
@@ -150,6 +157,11 @@ def _network_policies(ctx: AppContext, team: Team, source: SourceMap) -> list[De
         )
     for i, src in enumerate(net.allow_from):
         peer: dict[str, Any] = {}
+        if src.ip_block is not None:
+            block: dict[str, Any] = {"cidr": src.ip_block.cidr}
+            if src.ip_block.except_:
+                block["except"] = list(src.ip_block.except_)
+            peer["ipBlock"] = block
         if src.namespace_selector is not None:
             peer["namespaceSelector"] = (
                 {"matchLabels": src.namespace_selector} if src.namespace_selector else {}

@@ -220,6 +220,7 @@ DESCRIPTIONS: dict[str, str] = {
     "AllowedSource.namespaceSelector": "Namespaces the traffic may come from, by label.",
     "AllowedSource.podSelector": "Pods the traffic may come from, by label.",
     "AllowedSource.ports": "Only these ports (default: all).",
+    "AllowedSource.ipBlock": "Addresses outside the cluster (a CIDR, with exceptions); not with selectors.",
     "Access.role": "Built-in ClusterRole granted in the namespace.",
     "Access.group": "A group of the cluster's authentication.",
     "Access.user": "A user of the cluster's authentication.",

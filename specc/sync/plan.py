@@ -29,6 +29,7 @@ from specc.sync.inventory import (
 )
 from specc.sync.ownership import owner_of
 from specc.sync.waves import apply_order
+from specc.tenancy import reserved_namespace
 
 Action = Literal["create", "configure", "adopt", "unchanged", "prune", "skip"]
 ACTIONS: tuple[Action, ...] = ("create", "configure", "adopt", "unchanged", "prune", "skip")
@@ -253,6 +254,8 @@ def protected(live: dict[str, Any], key: ObjectKey) -> bool:
     """Return whether deleting ``live`` needs the explicit ``specc.dev/prune: allow`` opt-in."""
     if key.group_kind not in PROTECTED_KINDS:
         return False
+    if key.group_kind == "Namespace" and reserved_namespace(key.name):
+        return True  # kube-*, default, specc-system: never, whatever the annotation says
     notes = (live.get("metadata") or {}).get("annotations") or {}
     return notes.get(PRUNE_ANNOTATION) != "allow"
 
