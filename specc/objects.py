@@ -17,6 +17,8 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 SOURCE_ANNOTATION = "specc.dev/source"
 TEAM_LABEL = "specc.dev/team"
 PRUNE_ANNOTATION = "specc.dev/prune"
+#: Opt-in on an object: a sync may delete and re-create it when a change cannot be made in place.
+RECREATE_ANNOTATION = "specc.dev/recreate"
 FIELD_MANAGER = "specc"
 
 

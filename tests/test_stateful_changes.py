@@ -3,7 +3,9 @@ sync (diff and plan: ``needs recreate``), and volumes never shrink (refused)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,3 +134,224 @@ def test_plan_marks_needs_recreate_and_refuses_a_storage_decrease(
     assert (
         live["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "5Gi"
     )
+
+
+def _storage_class(cluster: Cluster, expandable: bool) -> None:
+    cluster.request(
+        "create",
+        "POST",
+        "/apis/storage.k8s.io/v1/storageclasses",
+        body={
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "fast-ssd"},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "allowVolumeExpansion": expandable,
+            "volumeBindingMode": "Immediate",
+        },
+    )
+
+
+def _bound_claim(target: KubeTarget, cluster: Cluster, name: str) -> dict[str, Any]:
+    """Return member 0's claim once bound: on the real tier the StatefulSet controller
+    makes it and the volume binder binds it to a volume made for it; on the double the
+    test does what those controllers do."""
+    path = f"/api/v1/namespaces/payments/persistentvolumeclaims/{name}"
+    if target.is_double:
+        claim = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": "payments"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "5Gi"}},
+                "storageClassName": "fast-ssd",
+            },
+        }
+        cluster.request("create", "POST", "/api/v1/namespaces/payments/persistentvolumeclaims", body=claim)  # fmt: skip
+        status = {"status": {"phase": "Bound", "capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"]}}  # fmt: skip
+        cluster.request("patch", "PATCH", f"{path}/status", body=status, content_type="application/merge-patch+json")  # fmt: skip
+    else:
+        volume = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"{target.namespace}-data"},
+            "spec": {
+                "capacity": {"storage": "5Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "fast-ssd",
+                "hostPath": {"path": "/tmp/specc-test-data"},
+                "claimRef": {"namespace": "payments", "name": name},
+                "persistentVolumeReclaimPolicy": "Retain",
+            },
+        }
+        cluster.request("create", "POST", "/api/v1/persistentvolumes", body=volume)
+    deadline = time.monotonic() + 60
+    while True:
+        found = cluster.get("v1", "PersistentVolumeClaim", "payments", name)
+        if found is not None and (found.get("status") or {}).get("phase") == "Bound":
+            return found
+        assert time.monotonic() < deadline, found
+        time.sleep(0.2)
+
+
+def _result(result: Any, ref: str) -> Any:
+    (r,) = [r for r in result.results if str(r.key) == ref]
+    return r
+
+
+def test_a_storage_increase_recreates_the_statefulset_keeping_pods_and_expands_the_claims(
+    target: KubeTarget, fleet: Path
+) -> None:
+    """Seen: the double accepted a volumeClaimTemplates change that kube-apiserver refuses
+    (422 Forbidden), and sync recreated objects only when the error said "immutable"."""
+    _storage_class(connect(target), expandable=True)
+    _, (render,) = render_path(fleet, ["dev"])
+    assert sync(connect(target), render, SyncOptions(commit="c1")).ok
+    claim = _bound_claim(target, connect(target), "data-ledger-db-0")
+    before = connect(target).get("apps/v1", "StatefulSet", "payments", "ledger-db")
+    assert before is not None
+    pod = connect(target).get("v1", "Pod", "payments", "ledger-db-0")  # the real tier's
+
+    _edit(fleet, "storage: {size: 5Gi}", "storage: {size: 10Gi}")
+    _, (bigger,) = render_path(fleet, ["dev"])
+    refused = _result(sync(connect(target), bigger), "StatefulSet/payments/ledger-db")
+    assert refused.outcome == "failed"
+    assert refused.message.startswith(
+        "spec.volumeClaimTemplates cannot change in place (the API server: FieldValueForbidden at spec)"
+    ), refused.message
+    assert "allowRecreate: true" in refused.message
+
+    _edit(fleet, "  podManagementPolicy: OrderedReady\n", "  podManagementPolicy: OrderedReady\n  allowRecreate: true\n")  # fmt: skip
+    _, (opted,) = render_path(fleet, ["dev"])
+    result = sync(connect(target), opted)
+    assert result.ok, result.to_dict()
+    done = _result(result, "StatefulSet/payments/ledger-db")
+    assert done.outcome == "configured"
+    assert done.message == (
+        "re-created (orphan propagation): spec.volumeClaimTemplates changed; "
+        "claim data-ledger-db-0 expanded to 10Gi"
+    )
+    after = connect(target).get("apps/v1", "StatefulSet", "payments", "ledger-db")
+    assert after is not None and after["metadata"]["uid"] != before["metadata"]["uid"]
+    assert after["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "10Gi"  # fmt: skip
+    expanded = connect(target).get("v1", "PersistentVolumeClaim", "payments", "data-ledger-db-0")
+    assert expanded is not None
+    assert expanded["metadata"]["uid"] == claim["metadata"]["uid"]
+    assert expanded["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    if pod is not None:  # orphaned, not deleted
+        kept = connect(target).get("v1", "Pod", "payments", "ledger-db-0")
+        assert kept is not None and kept["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert plan_cluster(connect(target), opted)[0].in_sync
+
+
+def test_claims_of_a_class_without_expansion_are_named_and_left(
+    target: KubeTarget, fleet: Path
+) -> None:
+    _storage_class(connect(target), expandable=False)
+    _edit(fleet, "  podManagementPolicy: OrderedReady\n", "  podManagementPolicy: OrderedReady\n  allowRecreate: true\n")  # fmt: skip
+    _, (render,) = render_path(fleet, ["dev"])
+    assert sync(connect(target), render, SyncOptions(commit="c1")).ok
+    _bound_claim(target, connect(target), "data-ledger-db-0")
+    _edit(fleet, "storage: {size: 5Gi}", "storage: {size: 10Gi}")
+    _, (bigger,) = render_path(fleet, ["dev"])
+    done = _result(sync(connect(target), bigger), "StatefulSet/payments/ledger-db")
+    assert done.outcome == "configured"
+    assert done.message.endswith(
+        "claim data-ledger-db-0 left at its size: StorageClass fast-ssd does not allow expansion"
+    )
+    left = connect(target).get("v1", "PersistentVolumeClaim", "payments", "data-ledger-db-0")
+    assert left is not None and left["spec"]["resources"]["requests"]["storage"] == "5Gi"
+
+
+def _claim(cluster: Cluster, ns: str, name: str, sc: str) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "5Gi"}},
+            "storageClassName": sc,
+        },
+    }
+    cluster.request("create", "POST", f"/api/v1/namespaces/{ns}/persistentvolumeclaims", body=body)
+
+
+def _bind(target: KubeTarget, cluster: Cluster, ns: str, name: str, sc: str) -> None:
+    if target.is_double:  # what the volume binder does on the real tier
+        status = {"status": {"phase": "Bound", "capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"]}}  # fmt: skip
+        path = f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{name}/status"
+        cluster.request("patch", "PATCH", path, body=status, content_type="application/merge-patch+json")  # fmt: skip
+    else:
+        volume = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": f"{ns}-{name}"},
+            "spec": {
+                "capacity": {"storage": "5Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": sc,
+                "hostPath": {"path": "/tmp/specc-test-data"},
+                "claimRef": {"namespace": ns, "name": name},
+            },
+        }
+        cluster.request("create", "POST", "/api/v1/persistentvolumes", body=volume)
+    deadline = time.monotonic() + 60
+    while (cluster.get("v1", "PersistentVolumeClaim", ns, name) or {}).get("status", {}).get("phase") != "Bound":  # fmt: skip
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def test_a_claim_grows_only_when_bound_and_its_class_allows_and_never_below_capacity(
+    kube: KubeTarget,
+) -> None:
+    from specc.sync.cluster import ApiError
+
+    cluster = connect(kube)
+    ns = kube.namespace
+    for name, expandable in (("grows", True), ("fixed", False)):
+        sc = f"{ns}-{name}"
+        cluster.request(
+            "create",
+            "POST",
+            "/apis/storage.k8s.io/v1/storageclasses",
+            body={
+                "apiVersion": "storage.k8s.io/v1",
+                "kind": "StorageClass",
+                "metadata": {"name": sc},
+                "provisioner": "kubernetes.io/no-provisioner",
+                "allowVolumeExpansion": expandable,
+            },
+        )
+        _claim(cluster, ns, name, sc)
+
+    def resize(name: str, size: str) -> ApiError | None:
+        try:
+            cluster.request(
+                "patch",
+                "PATCH",
+                f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{name}",
+                body={"spec": {"resources": {"requests": {"storage": size}}}},
+                content_type="application/merge-patch+json",
+            )
+        except ApiError as exc:
+            return exc
+        return None
+
+    pending = resize("grows", "10Gi")
+    assert pending is not None and pending.status == 422
+    assert [(c["reason"], c["field"]) for c in pending.causes] == [("FieldValueForbidden", "spec")]
+    assert "spec is immutable after creation except resources.requests" in str(pending)
+    for name in ("grows", "fixed"):
+        _bind(kube, cluster, ns, name, f"{ns}-{name}")
+    refused = resize("fixed", "10Gi")
+    assert refused is not None and refused.status == 403
+    assert "the storageclass that provisions the pvc must support resize" in str(refused)
+    assert resize("grows", "10Gi") is None
+    shrink = resize("grows", "2Gi")
+    assert shrink is not None and shrink.status == 422
+    assert [(c["reason"], c["field"]) for c in shrink.causes] == [
+        ("FieldValueForbidden", "spec.resources.requests.storage")
+    ]
+    assert resize("grows", "7Gi") is None  # below the request, not below status.capacity

@@ -17,7 +17,7 @@ from specc.compile.workload import (
 )
 from specc.errors import CompileError, Finding
 from specc.load import SourceMap
-from specc.objects import PRUNE_ANNOTATION, DesiredObject
+from specc.objects import PRUNE_ANNOTATION, RECREATE_ANNOTATION, DesiredObject
 from specc.spec.apps import ServiceSpec, StatefulServiceSpec
 from specc.spec.fleet import EnvironmentDefaults
 
@@ -257,7 +257,10 @@ def render_stateful_service(
             }
         ],
     }
-    statefulset = make(ctx, "apps/v1", "StatefulSet", ctx.name, pos(source), {"spec": sts})
+    opt_in = {RECREATE_ANNOTATION: "allow"} if spec.allow_recreate else None
+    statefulset = make(
+        ctx, "apps/v1", "StatefulSet", ctx.name, pos(source), {"spec": sts}, annotations=opt_in
+    )
     statefulset.locations = template_locations(("spec", "template"), source)
     out.append(statefulset)
 

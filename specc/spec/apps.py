@@ -346,6 +346,9 @@ class StatefulServiceSpec(WorkloadSpec):
     backup: Backup | None = None
     #: Opt-in: let a sync delete this service's data volumes when it is removed.
     prune_data: bool = False
+    #: Opt-in: let a sync re-create the StatefulSet when a change cannot be made in place
+    #: (storage size, podManagementPolicy, …); pods and volumes stay (orphan deletion).
+    allow_recreate: bool = False
 
     @field_validator("update_partition")
     @classmethod

@@ -33,6 +33,7 @@ from specc.sync.inventory import (
     with_membership,
 )
 from specc.sync.plan import BUDGET_KEY, Observed, Plan, PlanEntry, PlanOptions, not_ours, plan
+from specc.sync.recreate import recreate, refused_fields
 from specc.sync.waves import wave_of
 
 Outcome = Literal["created", "configured", "unchanged", "pruned", "skipped", "refused", "failed"]
@@ -48,8 +49,6 @@ OUTCOMES: tuple[Outcome, ...] = (
 #: Where the parent records what the last applied render contained (sha256 of its objects).
 CONTENT_KEY = "lastAppliedContent"
 
-#: Annotation that lets a sync delete and re-create an object whose immutable fields changed.
-RECREATE_ANNOTATION = "specc.dev/recreate"
 
 _VOLATILE = ("resourceVersion", "managedFields", "generation", "creationTimestamp", "uid")
 
@@ -628,39 +627,16 @@ def _apply_one(cluster: Cluster, entry: PlanEntry, options: SyncOptions) -> Obje
                 )
             cluster.apply(body, force=True)
     except ApiError as exc:
-        if exc.status == 422 and "immutable" in str(exc):
-            return _recreate(cluster, entry, exc)
-        return ObjectResult(entry.key, "failed", str(exc))
+        refused = refused_fields(exc, entry)
+        if refused is None:
+            return ObjectResult(entry.key, "failed", str(exc))
+        outcome, message = recreate(cluster, entry, exc, refused)
+        return ObjectResult(
+            entry.key, "configured" if outcome == "configured" else "failed", message
+        )
     except (ObjectError, ClusterError) as exc:
         return ObjectResult(entry.key, "failed", str(exc))
     return ObjectResult(entry.key, verb, adopted, taken)
-
-
-def _recreate(cluster: Cluster, entry: PlanEntry, exc: ApiError) -> ObjectResult:
-    assert entry.desired is not None
-    fields = ", ".join(str(c.get("field", "")) for c in exc.causes) or "an immutable field"
-    notes = entry.desired.body["metadata"].get("annotations") or {}
-    if notes.get(RECREATE_ANNOTATION) != "allow":
-        return ObjectResult(
-            entry.key,
-            "failed",
-            f"{fields} cannot change in place; set the annotation {RECREATE_ANNOTATION}: allow "
-            "to let specc delete and re-create it",
-        )
-    try:
-        cluster.delete(entry.key, entry.desired.api_version)
-        deadline = time.monotonic() + 60
-        d = entry.desired
-        while cluster.get(d.api_version, d.kind, d.namespace, d.name) is not None:
-            if time.monotonic() > deadline:
-                return ObjectResult(
-                    entry.key, "failed", "deleted for re-creation but still present after 60s"
-                )
-            time.sleep(0.2)
-        cluster.apply(d.body, force=True)
-    except SpeccError as err:
-        return ObjectResult(entry.key, "failed", f"re-creation failed: {err}")
-    return ObjectResult(entry.key, "configured", f"re-created: {fields} changed")
 
 
 def _wait_established(

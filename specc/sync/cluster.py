@@ -495,8 +495,9 @@ class Cluster:
             what=str(ObjectKey.of(body)),
         )
 
-    def delete(self, key: ObjectKey, api_version: str) -> bool:
-        """Delete an object (background propagation); return False if it was already gone."""
+    def delete(self, key: ObjectKey, api_version: str, propagation: str = "Background") -> bool:
+        """Delete an object (``propagation``: Background, Foreground or Orphan, as
+        DeleteOptions says); return False if it was already gone."""
         res = self.resource(api_version, key.kind)
         if res is None:
             return False
@@ -508,7 +509,7 @@ class Cluster:
                 body={
                     "kind": "DeleteOptions",
                     "apiVersion": "v1",
-                    "propagationPolicy": "Background",
+                    "propagationPolicy": propagation,
                 },
                 what=str(key),
             )

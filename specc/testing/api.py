@@ -850,6 +850,35 @@ class Cluster:
         causes.extend(validation.validate_kind(rt.group, rt.kind, new, live))
         if causes:
             raise st.invalid(rt.group, rt.kind, target.name, causes)
+        if (rt.group, rt.kind) == ("", "PersistentVolumeClaim") and live is not None:
+            self._admit_claim_resize(target, live, new)
+
+    def _admit_claim_resize(
+        self, target: Target, live: dict[str, Any], new: dict[str, Any]
+    ) -> None:
+        """Act as the PersistentVolumeClaimResize admission plugin: a claim grows only
+        when bound and its StorageClass says allowVolumeExpansion (403 otherwise)."""
+        path = ("spec", "resources", "requests", "storage")
+        grown, was = validation.storage_of(new, *path), validation.storage_of(live, *path)
+        if grown is None or was is None or grown <= was:
+            return
+        if (live.get("status") or {}).get("phase") != "Bound":
+            message = "Only bound persistent volume claims can be expanded"
+        else:
+            name = (live.get("spec") or {}).get("storageClassName") or ""
+            sc = self.store.get(("storage.k8s.io", "storageclasses"), ("", name)) if name else None
+            if sc is not None and sc.get("allowVolumeExpansion") is True:
+                return
+            message = (
+                "only dynamically provisioned pvc can be resized and the storageclass that "
+                "provisions the pvc must support resize"
+            )
+        raise st.ApiError(
+            403,
+            f'persistentvolumeclaims "{target.name}" is forbidden: {message}',
+            "Forbidden",
+            {"name": target.name, "kind": "persistentvolumeclaims"},
+        )
 
     def _establish(self, target: Target, crd: dict[str, Any]) -> None:
         """Act as the apiextensions controllers: accept names, mark Established, serve it."""

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cache
 from importlib import resources
 from typing import Any
 
 import jsonschema_rs
 
+from specc.testing.quantity import parse_quantity
 from specc.testing.schema import SCHEMA_VERSION
 
 _SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
@@ -302,6 +304,54 @@ _STATEFULSET_FORBIDDEN = (
     "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
 )
 
+#: ValidatePersistentVolumeClaimUpdate's words (kube-apiserver 1.36).
+_PVC_IMMUTABLE = (
+    "Forbidden: spec is immutable after creation except resources.requests and "
+    "volumeAttributesClassName for bound claims"
+)
+
+
+def storage_of(obj: dict[str, Any], *path: str) -> Fraction | None:
+    node: Any = obj
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, str | int):
+        return None
+    try:
+        return parse_quantity(str(node))[0]
+    except ValueError:
+        return None
+
+
+def _fixed_part(claim: dict[str, Any], bound: bool) -> dict[str, Any]:
+    spec = dict(claim.get("spec") or {})
+    if bound:
+        spec.pop("volumeAttributesClassName", None)
+        resources = dict(spec.get("resources") or {})
+        resources.pop("requests", None)
+        spec["resources"] = resources
+    return spec
+
+
+def pvc_update_causes(obj: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """Return why a PersistentVolumeClaim update is refused: only a bound claim's
+    storage request may change, and never below its status.capacity."""
+    bound = (old.get("status") or {}).get("phase") == "Bound"
+    if _fixed_part(obj, bound) != _fixed_part(old, bound):
+        return [Cause("FieldValueForbidden", _PVC_IMMUTABLE, "spec")]
+    requested = storage_of(obj, "spec", "resources", "requests", "storage")
+    capacity = storage_of(old, "status", "capacity", "storage")
+    if bound and requested is not None and capacity is not None and requested < capacity:
+        return [
+            Cause(
+                "FieldValueForbidden",
+                "Forbidden: field can not be less than status.capacity",
+                "spec.resources.requests.storage",
+            )
+        ]
+    return []
+
+
 _WORKLOADS = {
     ("apps", "Deployment"),
     ("apps", "StatefulSet"),
@@ -343,6 +393,8 @@ def validate_kind(
             old_selector = (old.get("spec") or {}).get("selector")
             if selector != old_selector:
                 causes.append(invalid("spec.selector", selector, "field is immutable"))
+    if (group, kind) == ("", "PersistentVolumeClaim") and old is not None:
+        causes.extend(pvc_update_causes(obj, old))
     if (group, kind) == ("apps", "StatefulSet") and old is not None:
         mutable = {
             "replicas",
