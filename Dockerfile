@@ -1,10 +1,11 @@
 # The specc agent image: `docker build -t ghcr.io/acme/specc:0.1.0 .`
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY specc ./specc
-# The agent talks to its cluster: the `cluster` extra brings the Kubernetes client.
-RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[cluster]"
+# The agent talks to its cluster: the `cluster` extra brings the Kubernetes client. The
+# image gets the versions CI tested (constraints.txt), not whatever is newest that day.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c constraints.txt ".[cluster]"
 
 FROM python:3.11-slim
 # git fetches the fleet; gpg verifies signed commits when --verify-signatures is on.

@@ -23,7 +23,8 @@ def _pins() -> dict[str, str]:
 
 def _declared() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    raw = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    extras = project["optional-dependencies"].values()
+    raw = [*project["dependencies"], *(r for extra in extras for r in extra)]
     return [Requirement(r) for r in raw]
 
 
@@ -40,3 +41,18 @@ def test_every_declared_dependency_is_pinned_within_its_range() -> None:
 def test_the_lock_names_the_command_that_regenerates_it() -> None:
     head = (ROOT / "constraints.txt").read_text().splitlines()[:8]
     assert any(line.strip() == "#    tools/lock" for line in head)
+
+
+def test_every_install_of_the_project_goes_through_the_lock() -> None:
+    # CI, the README's commands and the agent image must install the versions CI tested.
+    readme = (ROOT / "README.md").read_text()
+    installs = [line for line in readme.splitlines() if "pip install" in line and "-e " in line]
+    assert installs, "the README has no install command"
+    docker = [
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if "pip wheel" in line
+    ]
+    ci = [
+        line for line in (ROOT / ".ci" / "run").read_text().splitlines() if 'pip" install' in line
+    ]
+    for line in [*installs, *docker, *ci]:
+        assert "-c constraints.txt" in line, f"installs without the lock: {line.strip()}"
