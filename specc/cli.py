@@ -193,18 +193,23 @@ def render(
     the same fleet gives the same bytes wherever it is rendered from and to. Files an
     earlier render wrote and the fleet no longer declares are removed; no other file is.
     """
+    from specc import progress as progress_
     from specc import write
     from specc.pipeline import render_path
 
     errors = "json" if output == "json" else "text"
+    progress = progress_.for_stderr("render")
     try:
         if (out is None) == (output is None):
             raise UsageError("give --out DIR to write files, or --output yaml|json to print")
         root = resolve_fleet(fleet)
+        progress.phase("load, validate, compile, check")
         try:
             valid, renders = render_path(root, list(clusters) or None)
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
+        finally:
+            progress.close()
         if output is not None and len(renders) > 1:
             # One stream of several clusters would repeat objects with nothing to tell them apart.
             names = ", ".join(r.cluster for r in renders)
@@ -226,15 +231,18 @@ def render(
         return
     assert out is not None
     total = write.WriteResult()
+    progress.phase("write", total=sum(len(r.objects) for r in renders))
     try:
         for r in renders:
             total.add(write.write_render(r, out))
+            progress.advance(len(r.objects))
         if not clusters:
             total.removed += write.remove_stale_clusters(out, [c.name for c in valid.clusters])
     except OSError as exc:
         _exit(WriteError(f"{out}: {exc.strerror or exc}"))
     except WriteError as exc:
         _exit(exc)
+    progress.close()
     n = sum(len(r.objects) for r in renders)
     click.echo(
         f"rendered {n} objects for {len(renders)} cluster(s) into {out}: "
@@ -436,11 +444,18 @@ def _prepare_sync(
     from specc.sync import PlanOptions, SyncOptions
 
     root = resolve_fleet(fleet)
+    progress = sync_options.get("progress")
+    if progress is not None:
+        progress.phase("render")
     try:
         valid, (render,) = render_path(root, [cluster_name])
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
+    if progress is not None:
+        progress.update(len(render.objects))
     cluster, _ = _open_cluster(root, valid.cluster(cluster_name).connection, cluster_name, params)
+    if progress is not None:
+        cluster.on_retry = progress.note
     plan_options = PlanOptions(
         prune=not params.get("no_prune"),
         prune_budget=valid.fleet.spec.prune.budget,
@@ -501,13 +516,17 @@ def plan(fleet: Path | None, cluster_name: str, output: str, **params: Any) -> N
     Exit 0: in sync; 1: differences or objects a sync would refuse; 2: usage,
     connection or credential error, or the server holds another cluster or fleet.
     """
+    from specc import progress as progress_
     from specc.sync import plan_cluster
 
+    progress = progress_.for_stderr(f"plan {cluster_name}")
     try:
-        _, render, cluster, options = _prepare_sync(fleet, cluster_name, params)
+        _, render, cluster, options = _prepare_sync(fleet, cluster_name, params, progress=progress)
         result, _, _ = plan_cluster(cluster, render, options)
     except SpeccError as exc:
+        progress.close()
         _exit(exc, output)
+    progress.close()
     _print_plan(result, cluster_name, output)
 
 
@@ -546,26 +565,32 @@ def sync(
     Exit 0: converged; 1: objects failed or refused, or the sync was refused; 2: usage,
     connection or credential error, or the server holds another cluster or fleet.
     """
+    from specc import progress as progress_
     from specc import report
     from specc.sync import plan_cluster
     from specc.sync import sync as run_sync
+    from specc.sync.health import Wait, wait_healthy
 
+    progress = progress_.for_stderr(f"sync {cluster_name}")
+    waited = Wait([], False, 0.0)
     try:
-        _, render, cluster, options = _prepare_sync(fleet, cluster_name, params, force=not no_force)
+        _, render, cluster, options = _prepare_sync(
+            fleet, cluster_name, params, force=not no_force, progress=progress
+        )
         if dry_run:
             planned, _, _ = plan_cluster(cluster, render, options)
         else:
             result = run_sync(cluster, render, options)
-            healths = []
             if wait and result.ok:
-                from specc.sync.health import wait_healthy
-
-                healths = wait_healthy(cluster, render.objects, timeout)
+                waited = wait_healthy(cluster, render.objects, timeout, progress=progress)
     except SpeccError as exc:
+        progress.close()
         _exit(exc, output)
+    progress.close()
     if dry_run:
         _print_plan(planned, cluster_name, output)
     _warn(result.plan.warnings)
+    healths = waited.healths
     unhealthy = [h for h in healths if h.status != "Current"]
     if output == "json":
         data = {**_connection_json(), **result.to_dict()}
@@ -573,12 +598,26 @@ def sync(
             data["health"] = [
                 {"object": str(h.key), "status": h.status, "message": h.message} for h in healths
             ]
+            data["wait"] = {
+                "timedOut": waited.timed_out,
+                "seconds": round(waited.elapsed, 3),
+                "timeout": timeout,
+                "pending": [str(h.key) for h in waited.pending],
+            }
         report.print_json(data)
     else:
         report.print_sync(result)
         for h in unhealthy:
             click.echo(f"{h.key}: {h.status} {h.message}".rstrip(), err=True)
-        if wait and not unhealthy and result.ok:
+        if waited.timed_out:
+            pending = waited.pending
+            click.echo(
+                f"error: --wait timed out after {waited.elapsed:.1f} s (--timeout {timeout:g}): "
+                f"{len(pending)} of {len(healths)} objects not healthy: "
+                + "; ".join(f"{h.key} ({h.message})" for h in pending),
+                err=True,
+            )
+        elif wait and not unhealthy and result.ok:
             click.echo(f"all {len(healths)} objects healthy")
     sys.exit(0 if result.ok and not unhealthy else 1)
 

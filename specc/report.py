@@ -173,27 +173,41 @@ def print_sync(result: SyncResult) -> None:
     from rich.table import Table
 
     console = Console(highlight=False)
+    # Not a terminal (a CI log, a file): plain lines as long as they need, never wrapped at
+    # rich's default 80 columns or cut to fit.
+    plain = not console.is_terminal
     changed = [r for r in result.results if r.outcome != "unchanged"]
-    if changed:
+    rows = []
+    for r in changed:
+        detail = r.message
+        if r.taken:
+            detail += (
+                (" " if detail else "") + "took " + ", ".join(f"{f} from {m}" for f, m in r.taken)
+            )
+        rows.append((str(r.key), r.outcome, detail))
+    if rows and plain:
+        head = ("OBJECT", "RESULT", "DETAIL")
+        w0 = max(len(x[0]) for x in [head, *rows])
+        w1 = max(len(x[1]) for x in [head, *rows])
+        for row in [head, *rows]:
+            sys.stdout.write(f"{row[0]:<{w0}}  {row[1]:<{w1}}  {row[2]}".rstrip() + "\n")
+    elif rows:
         table = Table(show_header=True, header_style="bold", box=None)
         table.add_column("OBJECT")
         table.add_column("RESULT")
         table.add_column("DETAIL", overflow="fold")
-        for r in changed:
-            detail = r.message
-            if r.taken:
-                detail += (
-                    (" " if detail else "")
-                    + "took "
-                    + ", ".join(f"{f} from {m}" for f, m in r.taken)
-                )
-            table.add_row(str(r.key), r.outcome, detail)
+        for row in rows:
+            table.add_row(*row)
         console.print(table)
-    for line in plan_lines(result.plan):
-        if line.startswith("    "):
-            console.print(line, markup=False)
-    for reason in result.refused:
-        console.print(f"[bold red]refused[/] {reason}")
+    lines = [line for line in plan_lines(result.plan) if line.startswith("    ")]
+    lines += [f"refused {reason}" for reason in result.refused]
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
     suffix = " (dry run)" if result.dry_run else ""
-    console.print(f"cluster {result.cluster}: {counts or 'nothing to do'}{suffix}")
+    lines.append(f"cluster {result.cluster}: {counts or 'nothing to do'}{suffix}")
+    if plain:
+        sys.stdout.write("".join(line + "\n" for line in lines))
+        sys.stdout.flush()
+        return
+    for line in lines:
+        style = "bold red" if line.startswith("refused ") else None
+        console.print(line, markup=False, style=style)

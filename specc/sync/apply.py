@@ -19,6 +19,7 @@ from typing import Any, Literal
 from specc.errors import ClusterError, IdentityError, ObjectError, SpeccError
 from specc.fieldpath import spell_server
 from specc.objects import ClusterRender, DesiredObject, ObjectKey
+from specc.progress import NULL, Progress
 from specc.sync.cluster import ApiError, Cluster
 from specc.sync.identity import foreign, mismatch_message
 from specc.sync.inventory import (
@@ -78,6 +79,8 @@ class SyncOptions:
     allow_rewind: bool = False
     #: Asked between objects; True stops the sync after the object in hand (SIGTERM).
     cancel: Callable[[], bool] | None = None
+    #: Told each phase (observe, apply waves, prune) and object done: the CLI's display.
+    progress: Progress = NULL
 
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel()
@@ -326,10 +329,12 @@ def plan_cluster(
     if refusals:
         # Before the first request: a render that escapes its teams is not even observed.
         return Plan(render.cluster, refusals=refusals), parent, None
+    options.progress.phase("observe", total=len(render.objects))
     parents = list_parents(cluster, parent.namespace)
     warnings = check_identity(cluster, parent, parents, options.allow_cluster_mismatch)
     desired = with_membership(render.objects, parent)
     live, observed = observe(cluster, parent, desired, parents, options.concurrency)
+    options.progress.update(len(render.objects))
     result = plan(
         render.cluster, desired, live, options.plan, observed, render.adopt, applyset=parent.id
     )
@@ -410,10 +415,16 @@ def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = 
     for e in writes:
         by_wave.setdefault(wave_of(e.key), []).append(e)
     failed = False
-    for wave in sorted(by_wave):
-        results = _run(
-            lambda e: _apply_one(cluster, e, options), by_wave[wave], options.concurrency
-        )
+    progress = options.progress
+
+    def apply_one(e: PlanEntry) -> ObjectResult:
+        r = _apply_one(cluster, e, options)
+        progress.advance()
+        return r
+
+    for n, wave in enumerate(sorted(by_wave), 1):
+        progress.phase(f"apply wave {n}/{len(by_wave)}", total=len(by_wave[wave]))
+        results = _run(apply_one, by_wave[wave], options.concurrency)
         out.results += results
         failed = failed or any(r.outcome == "failed" for r in results)
         crds = [
@@ -438,9 +449,11 @@ def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = 
         out.results += [
             ObjectResult(e.key, "skipped", "apply failed; prune postponed") for e in prunes
         ]
-    else:
+    elif prunes:
+        progress.phase("prune", total=len(prunes))
         for e in prunes:
             out.results.append(_prune_one(cluster, e, parent, live_parent))
+            progress.advance()
     final = "applied" if out.ok else "failed"
     if (
         writes

@@ -147,6 +147,8 @@ class Cluster:
         #: Set when the process is stopping (SIGTERM): retry pauses end at once and the
         #: request fails instead of waiting out its retry budget.
         self._stop: threading.Event | None = None
+        #: Told of each retry ("PATCH …: 503, retry 2 in 1.3 s"): the CLI's progress.
+        self.on_retry: Callable[[str], None] | None = None
 
     def stop_on(self, event: threading.Event) -> None:
         """Give up retrying (between attempts) as soon as ``event`` is set."""
@@ -208,6 +210,7 @@ class Cluster:
         for attempt in range(self.options.retries + 1):
             self.stats.count(verb)
             wait: float | None = None
+            why = ""
             sent = time.monotonic()
             try:
                 try:
@@ -228,6 +231,7 @@ class Cluster:
                 retry, wait = retry_wait(status, resp_headers, parsed)
                 if not retry or attempt == self.options.retries:
                     raise ApiError(status, parsed, what)
+                why = f"HTTP {status}"
             except ApiError:
                 raise
             except ApiException as exc:
@@ -237,14 +241,17 @@ class Cluster:
                 retry, wait = retry_wait(status, exc.headers, parsed)
                 if not retry or attempt == self.options.retries:
                     raise ApiError(status, parsed, what) from None
+                why = f"HTTP {status}"
             except (OSError, ValueError) as exc:
                 # urllib3's timeouts and dropped connections are OSError/ValueError kin.
                 if attempt == self.options.retries:
                     raise ClusterError(f"{what}: {exc}") from None
                 self._unreachable(exc, started, what)
+                why = type(exc).__name__
             except Exception as exc:
                 if type(exc).__module__.startswith("urllib3") and attempt < self.options.retries:
                     self._unreachable(exc, started, what)
+                    why = type(exc).__name__
                 else:
                     raise ClusterError(f"{what}: {exc}") from None
             self.stats.retried()
@@ -256,6 +263,8 @@ class Cluster:
                     f"{what}: gave up after {attempt + 1} attempts in {spent:.0f} s "
                     f"(retry budget {self.options.retry_budget:g} s)"
                 )
+            if self.on_retry is not None:
+                self.on_retry(f"{what}: {why}, retry {attempt + 1} in {pause:.1f} s")
             self._pause(pause, what)
             delay = min(delay * 2, self.options.max_backoff)
         raise ClusterError(f"{what}: gave up after {self.options.retries} retries")

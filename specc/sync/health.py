@@ -7,10 +7,12 @@ is Current or the timeout passes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from specc.objects import DesiredObject, ObjectKey
+from specc.progress import NULL, Progress
 from specc.sync.cluster import Cluster
 
 Status = Literal["Current", "InProgress", "Failed", "NotFound"]
@@ -109,21 +111,60 @@ def health(key: ObjectKey, live: dict[str, Any] | None) -> Health:
     return Health(key, "Current")
 
 
+@dataclass(frozen=True)
+class Wait:
+    """What ``wait_healthy`` saw: each object's last health, and whether time ran out."""
+
+    healths: list[Health]
+    timed_out: bool
+    elapsed: float
+
+    @property
+    def pending(self) -> list[Health]:
+        """The objects not yet Current or Failed, with what each still waits for."""
+        return [h for h in self.healths if h.status in ("InProgress", "NotFound")]
+
+
 def wait_healthy(
-    cluster: Cluster, objects: list[DesiredObject], timeout: float, interval: float = 2.0
-) -> list[Health]:
-    """Poll until every object is Current (or Failed), or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
+    cluster: Cluster,
+    objects: list[DesiredObject],
+    timeout: float,
+    interval: float = 2.0,
+    progress: Progress = NULL,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Wait:
+    """Poll until every object is Current (or Failed), or ``timeout`` seconds pass.
+
+    The deadline holds within one request: a poll stops between objects when it passes
+    (objects not reached keep their last health), and the pause before the next poll
+    never runs past it.
+    """
+    start = clock()
+    deadline = start + timeout
     pending = list(objects)
-    done: dict[ObjectKey, Health] = {}
+    done: dict[ObjectKey, Health] = {
+        o.key: Health(o.key, "InProgress", "not checked yet") for o in objects
+    }
+    progress.phase("wait for health", total=len(objects))
+    timed_out = False
     while True:
         still = []
-        for obj in pending:
+        for i, obj in enumerate(pending):
+            if clock() >= deadline:
+                still.extend(pending[i:])
+                timed_out = True
+                break
             h = health(obj.key, cluster.get(obj.api_version, obj.kind, obj.namespace, obj.name))
             done[obj.key] = h
             if h.status in ("InProgress", "NotFound"):
                 still.append(obj)
         pending = still
-        if not pending or time.monotonic() >= deadline:
-            return [done[o.key] for o in objects]
-        time.sleep(interval)
+        first = done[pending[0].key] if pending else None
+        detail = f"waiting for {first.key}: {first.message}" if first else ""
+        progress.update(len(objects) - len(pending), detail)
+        left = deadline - clock()
+        if not pending or timed_out or left <= 0:
+            timed_out = bool(pending)
+            return Wait([done[o.key] for o in objects], timed_out, clock() - start)
+        sleep(min(interval, left))
