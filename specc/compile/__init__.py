@@ -19,6 +19,7 @@ from specc.compile.team import render_team
 from specc.errors import CompileError, Finding, LoadError
 from specc.load import Document, SourceMap, read_text, resolve_reference
 from specc.manifests import manifest_objects
+from specc.names import name_problem
 from specc.objects import ClusterRender, DesiredObject
 from specc.placement import apply_overrides, override_chain
 from specc.spec.apps import App, CustomResource, Manifests, Service, StatefulService
@@ -147,6 +148,17 @@ def _locate_failure(
     return out
 
 
+def name_findings(objects: list[DesiredObject]) -> list[Finding]:
+    """Return a finding for each object whose name the API server would refuse, at its line."""
+    out = []
+    for obj in objects:
+        problem = name_problem(obj.key.group_kind, obj.key.name, obj.body)
+        if problem:
+            where = obj.position_of(("metadata", "name"))
+            out.append(Finding(where, problem, "metadata.name", obj.ref))
+    return out
+
+
 def tenancy_policy(fleet: ValidFleet, scopes: Scopes) -> TenancyPolicy:
     """Return the tenancy rules of ``fleet``: each team's namespace and fleet.yaml's grants."""
     grants: dict[str, Grant] = {}
@@ -228,6 +240,7 @@ def compile_cluster(
     # One tenancy check for the objects of every app kind, overrides merged.
     refused = policy.violations(objects)
     findings += refused
+    findings += name_findings(objects)
     # An object its team may not declare is reported as that, not also as a duplicate.
     refused_at = {(f.position, f.subject) for f in refused}
     seen: dict[Any, DesiredObject] = {}
