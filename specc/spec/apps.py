@@ -271,6 +271,49 @@ class WorkloadSpec(SpecModel):
     def _secret_targets(cls, secrets: list[SecretRef]) -> list[SecretRef]:
         return _check_secrets(secrets)
 
+    @field_validator("probes")
+    @classmethod
+    def _probe_ports(cls, probes: Probes | None, info: ValidationInfo) -> Probes | None:
+        # A probe on a port the container does not declare never succeeds: the pod never
+        # becomes ready (readiness) or is restarted for ever (liveness).
+        ports: list[Port] | None = info.data.get("ports")
+        if probes is None or ports is None:
+            return probes
+        names = [p.name for p in ports]
+        numbers = {p.target_port or p.port: p for p in ports}
+        problems: list[Problem] = []
+        for kind in ("readiness", "liveness", "startup"):
+            probe = getattr(probes, kind)
+            if probe is None or probe.port is None or probe.command is not None:
+                continue
+            if isinstance(probe.port, str) and probe.port not in names:
+                problems.append(
+                    (
+                        (kind, "port"),
+                        f"{kind} probe port {probe.port!r} is not a declared port"
+                        + (f" (ports: {', '.join(names)})" if names else " (no ports declared)"),
+                    )
+                )
+            elif isinstance(probe.port, int) and probe.port not in numbers:
+                hint = next((p for p in ports if p.port == probe.port and p.target_port), None)
+                why = (
+                    f": {probe.port} is the Service port of {hint.name!r}; the container "
+                    f"listens on {hint.target_port}"
+                    if hint is not None
+                    else ""
+                )
+                problems.append(
+                    (
+                        (kind, "port"),
+                        f"{kind} probe port {probe.port} is not a container port the spec "
+                        f"declares{why}; name the port (e.g. port: {names[0]})"
+                        if names
+                        else f"{kind} probe port {probe.port} is not a declared port (no ports declared)",
+                    )
+                )
+        raise_problems(problems)
+        return probes
+
     @field_validator("config")
     @classmethod
     def _literals_not_in_env(cls, config: Config | None, info: ValidationInfo) -> Config | None:
