@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from specc.errors import CheckError, ValidationError
+from specc.errors import ValidationError
 from specc.pipeline import render_path
 from tests.render_helpers import write_fleet
 
@@ -31,11 +31,11 @@ spec:
         (
             "8081",
             "readiness probe port 8081 is not a container port the spec declares; name the port (e.g. port: http)",
-        ),  # fmt: skip
+        ),
         (
             "80",
             "readiness probe port 80 is not a container port the spec declares: 80 is the Service port of 'http'; the container listens on 8080; name the port (e.g. port: http)",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_a_probe_on_a_port_the_spec_does_not_declare_is_an_error(
