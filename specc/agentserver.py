@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import re
 import threading
 import time
 from collections import OrderedDict
-from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from specc.httpserver import BoundedHTTPServer, CappedReader, RequestTooLarge, ServerLimits
+from specc.httpserver import BoundedHTTPServer, BoundedRequestHandler, ServerLimits
 
 if TYPE_CHECKING:
     from specc.agent import Agent
@@ -172,28 +170,11 @@ class AgentServer:
 
     # -- requests ------------------------------------------------------------------------
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[BoundedRequestHandler]:
         served = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(BoundedRequestHandler):
             server_version = "specc-agent"
-            sys_version = ""
-
-            def setup(self) -> None:
-                self.connection = self.request
-                self.connection.settimeout(served.limits.request_timeout)
-                self.reader = CappedReader(self.connection, served.limits.max_header_bytes)
-                self.rfile = io.BufferedReader(self.reader, 8192)
-                self.wfile = self.connection.makefile("wb", 0)
-
-            def handle(self) -> None:
-                try:
-                    super().handle()
-                except RequestTooLarge:
-                    self._reply(431, b"request line and headers too large\n")
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
 
             def _reply(
                 self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8"

@@ -1,13 +1,15 @@
 """A small HTTP server whose cost does not grow with what clients send or how slowly.
 
 ``http.server.ThreadingHTTPServer`` gives every connection a thread and waits on it for
-ever: 400 idle connections pin 400 threads. Here one I/O thread holds connections that
-have sent nothing yet (a socket each, no thread, closed after ``idle_timeout``, oldest
-first beyond ``max_connections``); only a connection with bytes to read goes to one of
-``workers`` threads, and each request has ``request_timeout`` seconds in all, from its
-first byte to its answer, after which its socket is shut. Request line and headers
-together may hold ``max_header_bytes``. Handlers are ordinary
-``BaseHTTPRequestHandler`` classes, HTTP/1.0: one request per connection.
+ever: 400 idle connections pin 400 threads. Here one I/O thread holds every connection
+until its request line and headers have arrived (a socket and at most
+``max_header_bytes`` each, no thread; closed ``header_timeout`` after it was accepted,
+the oldest first beyond ``max_connections``). Only a complete head goes to a worker:
+GET and HEAD to ``workers`` threads of their own, requests with a body to
+``body_workers``, so clients that send bodies slowly cannot keep /healthz from being
+answered. Each request then has ``request_timeout`` seconds, after which its socket is
+shut. Handlers derive from :class:`BoundedRequestHandler`; HTTP/1.0, one request per
+connection.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, cast
 
 from specc.errors import UsageError
 
@@ -32,18 +34,20 @@ from specc.errors import UsageError
 class ServerLimits:
     """What one server may spend on its clients."""
 
-    #: Requests handled at once (threads).
-    workers: int = 8
-    #: Open connections that have not sent a byte yet; beyond it the oldest is closed.
+    #: GET and HEAD requests handled at once (threads).
+    workers: int = 4
+    #: Requests with a body (POST...) handled at once (threads).
+    body_workers: int = 4
+    #: Connections whose request head has not fully arrived; beyond it the oldest is closed.
     max_connections: int = 512
-    #: Seconds a connection may stay silent before its request starts.
-    idle_timeout: float = 10.0
-    #: Seconds one request may take in all, from its first byte to the end of its answer.
+    #: Seconds from accepting a connection to the end of its request line and headers.
+    header_timeout: float = 10.0
+    #: Seconds one request may take once its head is in, reading its body and answering.
     request_timeout: float = 15.0
-    #: Connections with a request waiting for a worker; beyond it: 503 at once.
-    backlog: int = 64
+    #: Requests waiting for a worker, per pool; beyond it: 503 at once.
+    backlog: int = 32
     #: Bytes of request line and headers together.
-    max_header_bytes: int = 64 * 1024
+    max_header_bytes: int = 16 * 1024
 
 
 class RequestTooLarge(Exception):
@@ -51,26 +55,57 @@ class RequestTooLarge(Exception):
 
 
 class CappedReader(io.RawIOBase):
-    """A socket reader that refuses to read more than ``budget`` bytes.
+    """What the I/O thread read (``head``), then the socket, up to ``budget`` bytes.
 
-    The handler sets ``budget`` before each part it reads (headers, then a body of a
-    checked length), so no client can make it buffer more than it allowed.
+    The head holds the request line and headers (and perhaps the start of a body); a
+    handler sets ``budget`` before it reads a body of a checked length, so no client
+    can make it read more than it allowed.
     """
 
-    def __init__(self, sock: socket.socket, budget: int) -> None:
+    def __init__(self, sock: socket.socket, head: bytes, budget: int = 0) -> None:
         self._sock = sock
+        self._head = memoryview(head)
         self.budget = budget
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
         if self.budget <= 0:
             raise RequestTooLarge
-        view = memoryview(buffer)[: self.budget]
-        n = self._sock.recv_into(view)
+        n = self._sock.recv_into(view[: self.budget])
         self.budget -= n
         return n
+
+
+class BoundedRequestHandler(BaseHTTPRequestHandler):
+    """A handler reading the head the I/O thread collected, with the server's limits."""
+
+    server_version = "specc"
+    sys_version = ""
+
+    def setup(self) -> None:
+        server = cast("BoundedHTTPServer", self.server)
+        self.connection = self.request
+        self.connection.settimeout(server.limits.request_timeout)
+        self.reader = CappedReader(self.connection, server.take_head(self.connection))
+        self.rfile = io.BufferedReader(self.reader, 8192)
+        self.wfile = self.connection.makefile("wb", 0)
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except RequestTooLarge:  # read past what it was allowed: nothing sensible to answer
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
 
 
 class BoundedHTTPServer:
@@ -80,7 +115,7 @@ class BoundedHTTPServer:
         self,
         host: str,
         port: int,
-        handler: type[BaseHTTPRequestHandler],
+        handler: type[BoundedRequestHandler],
         limits: ServerLimits | None = None,
     ) -> None:
         self.handler = handler
@@ -91,8 +126,14 @@ class BoundedHTTPServer:
         self.server_name = str(host)
         self.server_port = int(self.server_address[1])
         self._stop = threading.Event()
-        self._work: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue(self.limits.backlog)
-        self._idle: OrderedDict[socket.socket, tuple[Any, float]] = OrderedDict()
+        self._pools: dict[str, queue.Queue[tuple[socket.socket, Any] | None]] = {
+            "plain": queue.Queue(self.limits.backlog),
+            "body": queue.Queue(self.limits.backlog),
+        }
+        #: Connections whose head is still arriving: address, accepted at, bytes so far.
+        self._idle: OrderedDict[socket.socket, tuple[Any, float, bytearray]] = OrderedDict()
+        #: Heads read by the I/O thread, for the worker that takes the connection.
+        self._heads: dict[socket.socket, bytes] = {}
         #: Connections a worker is serving, with the monotonic time their request must end.
         self._active: dict[socket.socket, float] = {}
         self._lock = threading.Lock()
@@ -103,19 +144,25 @@ class BoundedHTTPServer:
         return self.server_port
 
     def start(self) -> None:
-        for i in range(self.limits.workers):
-            t = threading.Thread(target=self._worker, name=f"specc-http-{i}", daemon=True)
-            t.start()
-            self._threads.append(t)
+        sizes = {"plain": self.limits.workers, "body": self.limits.body_workers}
+        for pool, size in sizes.items():
+            for i in range(size):
+                t = threading.Thread(
+                    target=self._worker, args=(pool,), name=f"specc-http-{pool}-{i}", daemon=True
+                )
+                t.start()
+                self._threads.append(t)
         io_thread = threading.Thread(target=self._io, name="specc-http", daemon=True)
         io_thread.start()
         self._threads.append(io_thread)
 
     def stop(self) -> None:
         self._stop.set()
-        for _ in range(self.limits.workers):
-            with contextlib.suppress(queue.Full):
-                self._work.put(None, timeout=0.5)
+        sizes = {"plain": self.limits.workers, "body": self.limits.body_workers}
+        for pool, size in sizes.items():
+            for _ in range(size):
+                with contextlib.suppress(queue.Full):
+                    self._pools[pool].put(None, timeout=0.5)
         with self._lock:
             for conn in self._active:
                 _shut(conn)
@@ -124,9 +171,13 @@ class BoundedHTTPServer:
         self.socket.close()
 
     def connections(self) -> tuple[int, int]:
-        """Return (idle, in service) connection counts."""
+        """Return (waiting for their head, in service) connection counts."""
         with self._lock:
             return len(self._idle), len(self._active)
+
+    def take_head(self, conn: socket.socket) -> bytes:
+        with self._lock:
+            return self._heads.pop(conn, b"")
 
     # -- the I/O thread: accept, wait for a first byte, enforce deadlines ---------------
 
@@ -136,12 +187,15 @@ class BoundedHTTPServer:
         sel.register(self.socket, selectors.EVENT_READ)
         try:
             while not self._stop.is_set():
-                for key, _ in sel.select(timeout=0.2):
-                    if key.fileobj is self.socket:
-                        self._accept(sel)
-                    else:
-                        self._dispatch(sel, key.fileobj)  # type: ignore[arg-type]
-                self._sweep(sel)
+                try:
+                    for key, _ in sel.select(timeout=0.2):
+                        if key.fileobj is self.socket:
+                            self._accept(sel)
+                        else:
+                            self._receive(sel, key.fileobj)  # type: ignore[arg-type]
+                    self._sweep(sel)
+                except Exception:  # one client's odd failure must not end the server
+                    time.sleep(0.01)
         finally:
             for conn in list(self._idle):
                 self._drop(sel, conn)
@@ -162,30 +216,65 @@ class BoundedHTTPServer:
                 return
             conn.setblocking(False)
             with self._lock:
-                self._idle[conn] = (addr, time.monotonic())
+                self._idle[conn] = (addr, time.monotonic(), bytearray())
             sel.register(conn, selectors.EVENT_READ)
             while len(self._idle) > self.limits.max_connections:
                 self._drop(sel, next(iter(self._idle)))
 
-    def _dispatch(self, sel: selectors.BaseSelector, conn: socket.socket) -> None:
+    def _receive(self, sel: selectors.BaseSelector, conn: socket.socket) -> None:
+        """Read what arrived; hand the connection to a worker once its head is complete."""
+        addr, _, head = self._idle[conn]
+        try:
+            data = conn.recv(self.limits.max_header_bytes + 1 - len(head))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away
+            self._drop(sel, conn)
+            return
+        start = max(len(head) - 3, 0)
+        head += data
+        if head.find(b"\r\n\r\n", start) < 0 and head.find(b"\n\n", start) < 0:
+            if len(head) > self.limits.max_header_bytes:
+                self._answer(sel, conn, b"431 Request Header Fields Too Large", b"head too large\n")
+            return
         sel.unregister(conn)
         with self._lock:
-            addr, _ = self._idle.pop(conn)
+            del self._idle[conn]
+            self._heads[conn] = bytes(head)
+        method = bytes(head[: head.find(b" ")])
+        pool = "plain" if method in (b"GET", b"HEAD") else "body"
         try:
-            self._work.put_nowait((conn, addr))
+            self._pools[pool].put_nowait((conn, addr))
         except queue.Full:
-            with contextlib.suppress(OSError):
-                conn.send(
-                    b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 5\r\n"
-                    b"Connection: close\r\nRetry-After: 1\r\n\r\nbusy\n"
-                )
+            with self._lock:
+                self._heads.pop(conn, None)
+            self._answer(None, conn, b"503 Service Unavailable", b"busy\n")
+
+    def _answer(
+        self, sel: selectors.BaseSelector | None, conn: socket.socket, status: bytes, body: bytes
+    ) -> None:
+        """Send a short answer without blocking (best effort) and close."""
+        with contextlib.suppress(OSError):
+            conn.send(
+                b"HTTP/1.0 "
+                + status
+                + b"\r\nContent-Type: text/plain\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+                + body
+            )
+        if sel is not None:
+            self._drop(sel, conn)
+        else:
             conn.close()
 
     def _sweep(self, sel: selectors.BaseSelector) -> None:
         now = time.monotonic()
         while self._idle:
-            conn, (_, since) = next(iter(self._idle.items()))
-            if now - since < self.limits.idle_timeout:
+            conn, (_, since, _) = next(iter(self._idle.items()))
+            if now - since < self.limits.header_timeout:
                 break
             self._drop(sel, conn)
         with self._lock:
@@ -202,9 +291,9 @@ class BoundedHTTPServer:
 
     # -- workers -------------------------------------------------------------------------
 
-    def _worker(self) -> None:
+    def _worker(self, pool: str) -> None:
         while True:
-            item = self._work.get()
+            item = self._pools[pool].get()
             if item is None or self._stop.is_set():
                 if item is not None:
                     item[0].close()
@@ -220,6 +309,7 @@ class BoundedHTTPServer:
             finally:
                 with self._lock:
                     self._active.pop(conn, None)
+                    self._heads.pop(conn, None)
                 _shut(conn)
                 conn.close()
 

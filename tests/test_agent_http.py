@@ -213,7 +213,7 @@ def _get(port: int, path: str, timeout: float = 2.0) -> int:
 def test_idle_connections_take_no_thread_and_are_closed_after_the_idle_timeout(
     api: ApiServer, tmp_path: Path
 ) -> None:
-    server, port = _server(api, tmp_path, ServerLimits(workers=4, idle_timeout=3.0))
+    server, port = _server(api, tmp_path, ServerLimits(workers=4, header_timeout=3.0))
     threads = threading.active_count()
     try:
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(400)]
@@ -238,7 +238,7 @@ def test_idle_connections_take_no_thread_and_are_closed_after_the_idle_timeout(
 def test_beyond_max_connections_the_oldest_silent_one_is_closed(
     api: ApiServer, tmp_path: Path
 ) -> None:
-    server, port = _server(api, tmp_path, ServerLimits(max_connections=10, idle_timeout=30))
+    server, port = _server(api, tmp_path, ServerLimits(max_connections=10, header_timeout=30))
     try:
         socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(15)]
         socks[0].settimeout(3)
@@ -254,29 +254,60 @@ def test_beyond_max_connections_the_oldest_silent_one_is_closed(
         server.stop()
 
 
-def test_a_slow_request_is_cut_at_the_request_timeout(api: ApiServer, tmp_path: Path) -> None:
-    server, port = _server(api, tmp_path, ServerLimits(workers=2, request_timeout=1.0))
+def test_headers_sent_byte_by_byte_take_no_worker_and_are_cut_at_the_header_timeout(
+    api: ApiServer, tmp_path: Path
+) -> None:
+    server, port = _server(api, tmp_path, ServerLimits(workers=1, header_timeout=1.5))
     try:
-        slow = []
-        for _ in range(2):  # as many as there are workers: both busy
-            s = socket.create_connection(("127.0.0.1", port))
-            s.sendall(b"POST /hook HTTP/1.1\r\nHost: a\r\n")
-            slow.append(s)
-        started = time.monotonic()
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
         for s in slow:
-            s.settimeout(5)
-            while True:  # a byte now and then keeps recv from timing out; the deadline does not
+            s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        started = time.monotonic()
+        cut = 0
+        while time.monotonic() - started < 5 and cut < len(slow):
+            for s in slow:  # a byte now and then: no read ever times out, the deadline does
                 try:
-                    s.sendall(b"X-A: b\r\n")
+                    s.sendall(b"X")
                 except OSError:
-                    break
-                time.sleep(0.1)
-                if time.monotonic() - started > 4:
-                    break
-        assert time.monotonic() - started < 3
-        assert _get(port, "/healthz", timeout=3) == 200
+                    cut += 1
+            assert _get(port, "/healthz", timeout=1) == 200, "the one worker stays free"
+            time.sleep(0.2)
+        assert cut >= len(slow) and time.monotonic() - started < 4
         for s in slow:
             s.close()
+    finally:
+        server.stop()
+
+
+def test_slow_bodies_are_cut_at_the_request_timeout_and_never_hold_up_a_get(
+    api: ApiServer, tmp_path: Path
+) -> None:
+    limits = ServerLimits(body_workers=2, backlog=2, request_timeout=1.5)
+    server, port = _server(api, tmp_path, limits)
+    try:
+        head = _hook({"Content-Length": "1000", "X-Hub-Signature-256": _sign(BODY)})
+        slow = []
+        for _ in range(8):  # two in service, at most two waiting, the rest refused
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(head)
+            slow.append(s)
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert _get(port, "/healthz", timeout=1) == 200
+        assert time.monotonic() - started < 0.5, "GETs have workers of their own"
+        answers = []
+        for s in slow:
+            s.settimeout(8)
+            got = b""
+            with contextlib.suppress(OSError):
+                while chunk := s.recv(4096):
+                    got += chunk
+            answers.append(got)
+            s.close()
+        busy = [a for a in answers if a.startswith(b"HTTP/1.0 503")]
+        assert len(busy) >= 4 and all(a.endswith(b"busy\n") for a in busy)
+        assert time.monotonic() - started < 6, "each slow body was cut at its deadline"
+        assert server.connections() == (0, 0)
     finally:
         server.stop()
 
