@@ -111,8 +111,8 @@ class AgentMetrics:
         )
         self.drifted = Gauge(
             "specc_objects_drifted",
-            "Objects whose live state differed from the applied commit at the last plan, "
-            "deleted ones included.",
+            "Objects with fields another manager changed away from the applied commit, "
+            "at the last plan.",
             ["cluster"],
             registry=r,
         )
@@ -237,6 +237,7 @@ class AgentMetrics:
             if cluster not in self.states:
                 self.states[cluster] = SyncState()
                 self.head_pending.labels(cluster).set_function(lambda: self._pending(cluster))
+                self.ready.labels(cluster).set(0)  # a standby says "not at the head" too
             return self.states[cluster]
 
     def _pending(self, cluster: str) -> float:

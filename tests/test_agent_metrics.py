@@ -218,6 +218,8 @@ def test_readyz_fails_while_not_leading_unless_excluded_and_the_hook_says_so(
     a = make_agent(api, repo, tmp_path, leader_election=True, webhook_secret=b"k")
     a.serve()
     try:
+        assert a.cluster.ping()  # a standby's first request (its lease renewal, say)
+        assert _value(a, "specc_sync_ready") == 0, "a standby is not at the head either"
         a.leading.set()  # as the lease renewer does when it holds the Lease
         assert a.step() == "applied"
         a.leading.clear()  # and when another replica took it
