@@ -18,6 +18,7 @@ from typing import Any
 
 from specc.agentserver import AgentServer
 from specc.errors import FleetError, GitError, SpeccError
+from specc.healer import Drift, Healer, HealOptions
 from specc.leader import LeaderElector, LeaseOptions
 from specc.logs import log
 from specc.metrics import AgentMetrics
@@ -36,8 +37,12 @@ class AgentOptions:
     fleet_path: str = "fleet"
     interval: float = 60.0
     jitter: float = 0.2
-    resync: float = 300.0
+    #: Seconds between full resyncs: the backstop of the watches, which heal within seconds.
+    resync: float = 600.0
     self_heal: bool = True
+    #: Watch the inventory and heal a drifted object alone (with self_heal).
+    watch: bool = True
+    heal: HealOptions = field(default_factory=HealOptions)
     allow_rewind: bool = False
     verify_signatures: bool = False
     webhook_secret: bytes | None = None
@@ -69,7 +74,7 @@ class Agent:
         self.parent = ApplySetParent.for_cluster(options.cluster)
         #: What the loop waits on: a new commit announced (/hook), drift seen by a watch,
         #: a leadership change, or stop. Every wait of the loop ends when it is set.
-        self.trigger = threading.Event()
+        self.trigger = _Wake()
         self.stop: threading.Event = _Stop(self.trigger)
         cluster.stop_on(self.stop)
         self.ready = threading.Event()
@@ -79,6 +84,16 @@ class Agent:
         #: Commits already refused (rewind, signature, invalid): reported once, not retried.
         self.refused: dict[str, str] = {}
         self.next_resync = 0.0
+        #: When the next fetch is due (monotonic); a set trigger asks for one now.
+        self.next_fetch = 0.0
+        self.healer = Healer(
+            cluster,
+            self.parent,
+            self.trigger.nudge,
+            options.heal,
+            on_drift=self._drift_seen,
+            on_restart=self._watch_restarted,
+        )
         #: Set while run() loops; the loop's last sign of life (monotonic seconds).
         self._running = False
         self._beat = 0.0
@@ -231,7 +246,10 @@ class Agent:
 
     def _apply(self, render: ClusterRender, commit: str, verb: str) -> str:
         started = time.monotonic()
-        result = sync(self.cluster, render, self._sync_options(commit))
+        options = self._sync_options(commit)
+        if self.last_render is not None:
+            options = replace(options, previous=frozenset(o.key for o in self.last_render.objects))
+        result = sync(self.cluster, render, options)
         self._record(result, commit, time.monotonic() - started)
         self.next_resync = time.monotonic() + self.options.resync
         if not result.ok:
@@ -257,9 +275,64 @@ class Agent:
             raise SyncFailed(reason or "sync failed")
         self.last_applied = commit
         self.last_render = render
+        # Watches belong to a running loop (which ends them); a bare step() starts none.
+        if (
+            self._running
+            and self.options.watch
+            and self.options.self_heal
+            and not self._cancelled()
+        ):
+            self.healer.arm(render, started)
         self.ready.set()
         # A new commit is "applied" even when it changes nothing on this cluster.
         return verb if result.writes or verb == "applied" else "unchanged"
+
+    # -- watch-driven healing ------------------------------------------------------------
+
+    def _drift_seen(self, drift: Drift) -> None:
+        self.metrics.drift_events.labels(self.options.cluster, drift.why).inc()
+        self._log(logging.INFO, "drift seen", object=str(drift.key), drift=drift.describe())
+
+    def _watch_restarted(self, group_kind: str, why: str) -> None:
+        self.metrics.watch_restarts.labels(self.options.cluster, why).inc()
+        if why != "closed":  # a watch the server ended after its timeout is routine
+            self._log(logging.WARNING, "watch restarted", kind=group_kind, reason=why)
+
+    def heal_drift(self) -> int:
+        """Heal every drifted object that is due, each alone; return how many were written."""
+        drifts = self.healer.take(time.monotonic())
+        if drifts is None:
+            # Too many at once (a namespace deleted?): one full sync is cheaper.
+            self._log(logging.INFO, "drift of many objects: resyncing")
+            self.next_resync = 0.0
+            return 0
+        if not drifts or not self.last_applied:
+            return 0
+        c = self.options.cluster
+        writes = 0
+        for drift in drifts:
+            if self._cancelled():
+                break
+            result = self.healer.heal(drift, self._sync_options(self.last_applied))
+            if result is None or result.result is None:
+                continue
+            outcome = result.result.outcome
+            writes += result.wrote
+            if result.wrote:
+                self.metrics.heal_duration.labels(c).observe(time.monotonic() - drift.seen)
+            self.metrics.objects.labels(c, outcome).inc()
+            if outcome in ("failed", "refused"):
+                self.metrics.errors.labels(c, "sync").inc()
+            self._log(
+                logging.INFO if result.wrote else logging.ERROR,
+                "healed" if result.wrote else "heal failed",
+                object=str(drift.key),
+                drift=drift.describe(),
+                result=outcome,
+                message=result.result.message,
+                seconds=round(time.monotonic() - drift.seen, 3),
+            )
+        return writes
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -293,17 +366,27 @@ class Agent:
         self._running = True
         try:
             while not self.stop.is_set():
+                # Cleared before the state is read: a wake that comes later ends the wait.
+                self.trigger.clear()
                 self._beat = time.monotonic()
                 if not self.leading.is_set():
+                    self.healer.disarm()
                     self.ready.set()  # a standby replica is ready to take over
-                    self.trigger.clear()
                     self.stop.wait(0.2)
                     continue
                 try:
-                    outcome = self.step()
-                    failures = 0
-                    if outcome not in ("idle", "unchanged"):
-                        self._log(logging.INFO, "step", outcome=outcome)
+                    if self.heal_drift():
+                        failures = 0
+                    now = time.monotonic()
+                    resync_due = bool(self.last_applied) and now >= self.next_resync
+                    if self.trigger.take_fetch() or now >= self.next_fetch or resync_due:
+                        outcome = self.step()
+                        failures = 0
+                        self.next_fetch = time.monotonic() + self.options.interval * (
+                            1 + random.uniform(-self.options.jitter, self.options.jitter)
+                        )
+                        if outcome not in ("idle", "unchanged"):
+                            self._log(logging.INFO, "step", outcome=outcome)
                 except SpeccError as exc:
                     failures += 1
                     self._log(logging.ERROR, "step failed", error=str(exc), failures=failures)
@@ -312,26 +395,24 @@ class Agent:
                     self.metrics.errors.labels(self.options.cluster, "internal").inc()
                     self.logger.exception("step failed unexpectedly")
                     self._log(logging.ERROR, "step failed", error=repr(exc), failures=failures)
+                wake_at = [self.next_fetch]
                 if failures:
-                    delay = min(
-                        self.options.interval * 2 ** (failures - 1), self.options.max_backoff
-                    )
-                else:
-                    delay = self.options.interval * (
-                        1 + random.uniform(-self.options.jitter, self.options.jitter)
-                    )
-                delay = (
-                    min(delay, max(self.next_resync - time.monotonic(), 0.05))
-                    if not failures
-                    else delay
-                )
+                    backoff = self.options.interval * 2 ** (failures - 1)
+                    self.next_fetch = time.monotonic() + min(backoff, self.options.max_backoff)
+                    wake_at = [self.next_fetch]
+                elif self.last_applied:
+                    wake_at.append(self.next_resync)
+                heal_at = self.healer.next_due()
+                if heal_at is not None:
+                    wake_at.append(heal_at)
+                delay = max(min(wake_at) - time.monotonic(), 0.01)
                 # /healthz tells a wait (however long) from a step that stopped progressing.
-                self._waiting_until = time.monotonic() + max(delay, 0.05)
-                self.trigger.wait(max(delay, 0.05))
+                self._waiting_until = time.monotonic() + delay
+                self.trigger.wait(delay)
                 self._waiting_until = 0.0
-                self.trigger.clear()
         finally:
             self._running = False
+            self.healer.disarm()
             if renewer is not None:
                 self.stop.set()
                 renewer.join(timeout=5)
@@ -354,6 +435,27 @@ class Agent:
 
     def shutdown_server(self) -> None:
         self._server.stop()
+
+
+class _Wake(threading.Event):
+    """What the loop waits on. ``set()`` (a /hook, a new leader, stop) also asks for a
+    fetch; ``nudge()`` (drift seen by a watch) only wakes the loop, to heal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fetch = False
+
+    def set(self) -> None:
+        self._fetch = True
+        super().set()
+
+    def nudge(self) -> None:
+        super().set()
+
+    def take_fetch(self) -> bool:
+        """Return whether a fetch was asked for since the last call."""
+        asked, self._fetch = self._fetch, False
+        return asked
 
 
 class _Stop(threading.Event):

@@ -686,7 +686,14 @@ def _connect_agent(cluster_name: str, params: dict[str, Any]) -> Any:
     "--interval", type=float, default=60.0, show_default=True, help="Seconds between fetches."
 )
 @click.option(
-    "--resync", type=float, default=300.0, show_default=True, help="Seconds between drift checks."
+    "--resync",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Seconds between full resyncs (a backstop: the watches heal drift within seconds).",
+)
+@click.option(
+    "--no-watch", is_flag=True, help="Do not watch the inventory; heal only at resyncs (polling)."
 )
 @click.option("--no-self-heal", is_flag=True, help="Report drift only; do not undo it.")
 @click.option(
@@ -743,6 +750,7 @@ def agent(
     request_timeout: float,
     interval: float,
     resync: float,
+    no_watch: bool,
     no_self_heal: bool,
     allow_rewind: bool,
     verify_signatures: bool,
@@ -785,6 +793,7 @@ def agent(
             fleet_path=fleet_path,
             interval=interval,
             resync=resync,
+            watch=not no_watch,
             self_heal=not no_self_heal,
             allow_rewind=allow_rewind,
             verify_signatures=verify_signatures,
@@ -811,10 +820,9 @@ def agent(
     except SpeccError as exc:
         _exit(exc)
     try:
-        runner.serve()
-    except OSError as exc:  # a busy port, an address this host does not have
-        host, port = listen
-        _exit(UsageError(f"--listen {host}:{port}: cannot listen: {exc.strerror or exc}"))
+        runner.serve()  # before any write: a busy port or unknown address is exit 2
+    except SpeccError as exc:
+        _exit(exc)
     gc.enable()
     signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
     signal.signal(signal.SIGINT, lambda *_: runner.stop.set())

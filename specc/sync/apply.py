@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -33,7 +33,16 @@ from specc.sync.inventory import (
     namespaces_of,
     with_membership,
 )
-from specc.sync.plan import BUDGET_KEY, Observed, Plan, PlanEntry, PlanOptions, not_ours, plan
+from specc.sync.plan import (
+    BUDGET_KEY,
+    DELETED_REASON,
+    Observed,
+    Plan,
+    PlanEntry,
+    PlanOptions,
+    not_ours,
+    plan,
+)
 from specc.sync.recreate import recreate, refused_fields
 from specc.sync.waves import wave_of
 
@@ -81,6 +90,10 @@ class SyncOptions:
     cancel: Callable[[], bool] | None = None
     #: Told each phase (observe, apply waves, prune) and object done: the CLI's display.
     progress: Progress = NULL
+    #: Keys of the objects the last applied revision contained, when the caller knows
+    #: them (the agent does): a create of one of them is an out-of-band deletion. Without
+    #: them, a plan of the revision the parent records as applied knows it all the same.
+    previous: frozenset[ObjectKey] = frozenset()
 
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel()
@@ -341,6 +354,12 @@ def plan_cluster(
     result.warnings[:0] = warnings
     _check_lineage(result, observed.parent, options)
     confirm(cluster, result, options.concurrency)
+    if result.by_action("create"):
+        recorded = ((observed.parent or {}).get("data") or {}).get(CONTENT_KEY)
+        if recorded and recorded == render_digest(render.objects):
+            result.mark_deleted(lambda _: True)  # this very render was applied: all existed
+        elif options.previous:
+            result.mark_deleted(options.previous.__contains__)
     return result, parent, observed.parent
 
 
@@ -358,6 +377,57 @@ def tenancy_refusals(render: ClusterRender, agent_namespace: str) -> list[str]:
         f"{f.subject}: {f.message} ({f.position})"
         for f in policy.violations(render.objects, strict=True)
     ]
+
+
+@dataclass
+class Heal:
+    """A targeted plan and apply of one object: what the plan said and what the apply did."""
+
+    entry: PlanEntry
+    result: ObjectResult | None = None
+
+    @property
+    def wrote(self) -> bool:
+        return self.result is not None and self.result.outcome in ("created", "configured")
+
+
+def heal(
+    cluster: Cluster,
+    desired: DesiredObject,
+    applyset: str,
+    observed: Observed,
+    options: SyncOptions,
+    adopt: Iterable[str] = (),
+) -> Heal:
+    """Plan and apply one member of the ApplySet, as a full sync would, and nothing else.
+
+    ``desired`` carries the membership label; ``observed`` is what the last full sync
+    read (parents, the live parent), which a heal does not read again: a heal between
+    resyncs costs one GET, a dry-run if the comparison suspects a change, and the apply.
+    Never prunes; an object now owned by someone else is refused as in a sync.
+    """
+    key = desired.key
+    live = cluster.get(desired.api_version, desired.kind, desired.namespace, desired.name)
+    labels = ((live or {}).get("metadata") or {}).get("labels") or {}
+    members: dict[ObjectKey, dict[str, Any]] = {}
+    existing: dict[ObjectKey, dict[str, Any]] = {}
+    if live is not None:
+        live.setdefault("apiVersion", desired.api_version)
+        live.setdefault("kind", desired.kind)
+        (members if labels.get(PART_OF) == applyset else existing)[key] = live
+    scope = Observed(observed.parent, observed.parents, existing, observed.unserved)
+    plan_options = replace(options.plan, prune=False)
+    result = plan("", [desired], members, plan_options, scope, adopt, applyset=applyset)
+    confirm(cluster, result, 1)
+    (entry,) = result.entries
+    if entry.action == "create":
+        entry.deleted = True
+        entry.reason = DELETED_REASON
+    if entry.refusal:
+        return Heal(entry, ObjectResult(key, "refused", entry.refusal))
+    if entry.action not in ("create", "configure", "adopt"):
+        return Heal(entry)
+    return Heal(entry, _apply_one(cluster, entry, options))
 
 
 def _check_lineage(result: Plan, live_parent: dict[str, Any] | None, options: SyncOptions) -> None:

@@ -9,13 +9,14 @@ valid Retry-After.
 
 from __future__ import annotations
 
+import builtins
 import email.utils
 import json
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -149,6 +150,7 @@ class Cluster:
         self._stop: threading.Event | None = None
         #: Told of each retry ("PATCH …: 503, retry 2 in 1.3 s"): the CLI's progress.
         self.on_retry: Callable[[str], None] | None = None
+        self._watch_client: Any = None
 
     def stop_on(self, event: threading.Event) -> None:
         """Give up retrying (between attempts) as soon as ``event`` is set."""
@@ -440,7 +442,21 @@ class Cluster:
 
         In all namespaces, or in ``namespace`` only.
         """
-        items: list[dict[str, Any]] = []
+        return self.list_at(resource, label_selector, page, namespace)[0]
+
+    def list_at(
+        self,
+        resource: Resource,
+        label_selector: str,
+        page: int = 500,
+        namespace: str | None = None,
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """Return what ``list`` returns and the resourceVersion of the list (to WATCH from).
+
+        Every page of a paged LIST is read at the first page's resourceVersion.
+        """
+        items: builtins.list[dict[str, Any]] = []
+        version = ""
         token = ""
         where = f" in namespace {namespace}" if namespace else ""
         while True:
@@ -461,9 +477,101 @@ class Cluster:
                 item.setdefault("apiVersion", resource.api_version)
                 item.setdefault("kind", resource.kind)
                 items.append(item)
-            token = (data.get("metadata") or {}).get("continue") or ""
+            meta = data.get("metadata") or {}
+            version = version or str(meta.get("resourceVersion") or "")
+            token = meta.get("continue") or ""
             if not token:
-                return items
+                return items, version
+
+    def watch(
+        self,
+        resource: Resource,
+        label_selector: str,
+        resource_version: str,
+        timeout_seconds: int,
+        opened: Callable[[Any], None] = lambda _: None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the events of one WATCH of ``resource`` from ``resource_version``, with bookmarks.
+
+        Ends when the server ends the stream (after ``timeout_seconds``). ``opened`` gets
+        the streaming response, so another thread can close it to end the watch at once.
+        A status other than 200 raises ApiError (410 when the version is too old).
+        Watches have a connection pool of their own: each holds its connection for
+        minutes, and would otherwise starve the pool that syncs use.
+        """
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.watch.watch import iter_resp_lines
+
+        query = [
+            ("watch", "true"),
+            ("labelSelector", label_selector),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
+        if not label_selector:
+            query.pop(1)
+        api = self._watch_api()
+        headers = {"Accept": "application/json"}
+        # No answer for longer than the server's own timeout means the connection is dead.
+        timeout = (self.options.connect_timeout, timeout_seconds + 30.0)
+        self.stats.count("watch")
+        what = f"watch {resource.plural}"
+        started = time.monotonic()
+        try:
+            if hasattr(api, "param_serialize"):
+                m, url, hdrs, _body, _ = api.param_serialize(
+                    method="GET",
+                    resource_path=resource.path(),
+                    query_params=query,
+                    header_params=headers,
+                    auth_settings=["BearerToken"],
+                )
+                resp = api.call_api(m, url, header_params=hdrs, _request_timeout=timeout).response
+            else:
+                resp = api.call_api(
+                    resource.path(),
+                    "GET",
+                    query_params=query,
+                    header_params=headers,
+                    auth_settings=["BearerToken"],
+                    _preload_content=False,
+                    _return_http_data_only=True,
+                    _request_timeout=timeout,
+                )
+        except ApiException as exc:
+            self.stats.answered("watch", int(exc.status or 0), time.monotonic() - started)
+            raise ApiError(int(exc.status or 0), _parse_status(exc.body), what) from None
+        except Exception as exc:  # urllib3's connection errors, as in request()
+            self.stats.answered("watch", "error", time.monotonic() - started)
+            raise ClusterError(f"{what}: {_reason(exc)}") from None
+        self.stats.answered("watch", int(resp.status), time.monotonic() - started)
+        try:
+            if int(resp.status) != 200:
+                raise ApiError(int(resp.status), _parse_status(resp.data), what)
+            opened(resp)
+            for line in iter_resp_lines(resp):  # type: ignore[no-untyped-call]
+                if line:
+                    yield json.loads(line)
+        except (ApiError, ValueError):
+            raise
+        except Exception as exc:  # a dropped connection, a read timeout, a closed response
+            raise ClusterError(f"{what}: {_reason(exc)}") from None
+        finally:
+            resp.release_conn()
+
+    def _watch_api(self) -> Any:
+        with self._lock:
+            if self._watch_client is None:
+                import copy
+
+                from kubernetes import client
+
+                configuration = copy.copy(self.api.configuration)
+                configuration.connection_pool_maxsize = 64
+                self._watch_client = client.ApiClient(configuration)
+                _without_transport_retries(self._watch_client)
+            return self._watch_client
 
     def get(
         self, api_version: str, kind: str, namespace: str | None, name: str

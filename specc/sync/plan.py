@@ -11,7 +11,7 @@ kind, which members are specc's to prune, and the prune budget.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,6 +38,8 @@ ACTIONS: tuple[Action, ...] = ("create", "configure", "adopt", "unchanged", "pru
 DEFAULT_PRUNE_BUDGET = 0.25
 #: Where the parent records the prune budget of the last applied commit.
 BUDGET_KEY = "pruneBudget"
+#: How plan, sync and the agent's log word a create of an applied object someone deleted.
+DELETED_REASON = "deleted out of band"
 
 #: Kinds whose deletion loses data or other people's objects; pruned only with opt-in.
 PROTECTED_KINDS = frozenset(
@@ -92,11 +94,18 @@ class PlanEntry:
     refusal: str = ""
     #: For ``adopt``: who owns the live object now ("" when nobody does).
     owner: str = ""
+    #: For ``create``: the object was applied before and someone deleted it (drift).
+    deleted: bool = False
 
     @property
     def drift(self) -> list[FieldChange]:
         """Fields another manager changed away from what the commit says."""
         return [c for c in self.changes if c.manager]
+
+    @property
+    def drifted(self) -> bool:
+        """Whether the live object left what was applied: fields changed, or deleted."""
+        return self.deleted or any(c.manager for c in self.changes)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"action": self.action, "object": str(self.key)}
@@ -116,6 +125,8 @@ class PlanEntry:
             ]
         if self.reason:
             out["reason"] = self.reason
+        if self.deleted:
+            out["deletedOutOfBand"] = True
         if self.owner:
             out["owner"] = self.owner
         if self.refusal:
@@ -186,7 +197,15 @@ class Plan:
 
     @property
     def drifted(self) -> list[PlanEntry]:
-        return [e for e in self.entries if e.drift]
+        """Entries whose live object drifted: fields another manager changed, or deleted."""
+        return [e for e in self.entries if e.drifted]
+
+    def mark_deleted(self, applied: Callable[[ObjectKey], bool]) -> None:
+        """Mark each create of an object ``applied`` says was applied before as drift."""
+        for e in self.entries:
+            if e.action == "create" and not e.refusal and applied(e.key):
+                e.deleted = True
+                e.reason = DELETED_REASON
 
     def by_action(self, *actions: Action) -> list[PlanEntry]:
         return [e for e in self.entries if e.action in actions]

@@ -1,0 +1,197 @@
+"""Watch-driven healing: a running agent heals a kubectl delete or edit within seconds.
+
+The out-of-band actor is the real kubectl against the API server double; the agent runs
+with a resync of an hour, so only its watches can explain a heal.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from specc.agent import Agent
+from specc.healer import HealOptions
+from specc.objects import ObjectKey
+from specc.sync import Cluster
+from specc.sync.watch import WatchOptions
+from specc.testing import ApiServer
+from tests.test_agent import Repo, make_agent
+
+IMAGE = "ghcr.io/acme/storefront-web:2.14.1"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    r = Repo(tmp_path)
+    r.commit("initial fleet")
+    return r
+
+
+def _wait_for(check: Callable[[], object], timeout: float = 20.0) -> float:
+    """Wait until ``check()`` is true; return the seconds it took."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"condition not met within {timeout:g} s")
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+@pytest.fixture
+def running(api: ApiServer, repo: Repo, tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    started: list[tuple[Agent, threading.Thread]] = []
+
+    def start(**kw: object) -> Agent:
+        agent = make_agent(
+            api, repo, tmp_path / f"a{len(started)}", interval=600.0, resync=3600.0, listen=None
+        )
+        agent = Agent(replace(agent.options, **kw), agent.cluster)  # type: ignore[arg-type]
+        thread = threading.Thread(target=agent.run, daemon=True)
+        thread.start()
+        started.append((agent, thread))
+        _wait_for(lambda: agent.ready.is_set() and agent.healer.watch.group_kinds)
+        # Every watch has listed and is watching: drift from here on is seen.
+        _wait_for(lambda: api.log.count("watch") >= len(agent.healer.watch.group_kinds))
+        return agent
+
+    yield start
+    for agent, thread in started:
+        agent.stop.set()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
+def kubectl(api: ApiServer, *args: str) -> str:
+    out = subprocess.run(
+        ["kubectl", "--kubeconfig", str(api.kubeconfig_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _live(api: ApiServer, kind: str, ns: str, name: str) -> dict | None:  # type: ignore[type-arg]
+    return Cluster(api.api_client()).get(
+        "apps/v1" if kind == "Deployment" else "v1", kind, ns, name
+    )
+
+
+def _image(api: ApiServer) -> str | None:
+    live = _live(api, "Deployment", "storefront", "web")
+    if live is None:
+        return None
+    return str(live["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def test_a_kubectl_delete_is_healed_within_two_seconds(
+    api: ApiServer, running: Callable[..., Agent]
+) -> None:
+    agent = running()
+    before = _live(api, "Deployment", "storefront", "web")
+    assert before is not None
+    kubectl(api, "delete", "deployment", "web", "-n", "storefront")
+    took = _wait_for(lambda: _live(api, "Deployment", "storefront", "web") is not None)
+    assert took < 2.0, f"healed after {took:.2f} s"
+    after = _live(api, "Deployment", "storefront", "web")
+    assert after is not None and after["metadata"]["uid"] != before["metadata"]["uid"]
+    assert _image(api) == IMAGE
+    assert api.log.count("list") == 0 or agent.next_resync > time.monotonic()
+
+
+def test_a_kubectl_edit_of_an_owned_field_is_healed_within_two_seconds(
+    api: ApiServer, running: Callable[..., Agent]
+) -> None:
+    running()
+    kubectl(
+        api,
+        "set",
+        "image",
+        "deployment/web",
+        "web=ghcr.io/acme/storefront-web:6.6.6",
+        "-n",
+        "storefront",
+    )
+    took = _wait_for(lambda: _image(api) == IMAGE)
+    assert took < 2.0, f"healed after {took:.2f} s"
+
+
+@pytest.mark.double_only("counts the agent's writes in the double's request log")
+def test_an_edit_of_a_field_specc_does_not_own_triggers_no_write(
+    api: ApiServer, running: Callable[..., Agent]
+) -> None:
+    running()
+    mark = len(api.requests)
+    # The Deployment is under an HPA: specc sets no replicas, so scaling it is not drift.
+    kubectl(api, "scale", "deployment/web", "--replicas=5", "-n", "storefront")
+    kubectl(api, "annotate", "deployment/web", "-n", "storefront", "example.com/note=hello")
+    # Then real drift of another Deployment: its events come after the edit's on the same
+    # watch, so once it is healed the edit has been seen (and, rightly, ignored).
+    kubectl(api, "delete", "deployment", "specc-agent", "-n", "platform")
+    _wait_for(lambda: _live(api, "Deployment", "platform", "specc-agent") is not None)
+    agent_requests = [r for r in api.requests[mark:] if not r.user_agent.startswith("kubectl")]
+    touched = {(r.verb, r.name) for r in agent_requests if r.verb in ("apply", "patch", "get")}
+    assert not [r for r in agent_requests if r.name == "web" and r.resource == "deployments"]
+    assert ("apply", "specc-agent") in touched
+    live = _live(api, "Deployment", "storefront", "web")
+    assert live is not None and live["spec"]["replicas"] == 5
+    assert live["metadata"]["annotations"]["example.com/note"] == "hello"
+
+
+@pytest.mark.double_only("reads the double's request log")
+def test_steady_state_makes_no_list_between_resyncs(
+    api: ApiServer, running: Callable[..., Agent]
+) -> None:
+    # Watches the server ends every second or two are resumed, not relisted.
+    api.bookmark_interval = 0.2
+    agent = running(heal=HealOptions(watch=WatchOptions(timeout=1)))
+    kinds = len(agent.healer.watch.group_kinds)
+    mark = len(api.requests)
+    _wait_for(lambda: sum(r.verb == "watch" for r in api.requests[mark:]) >= 2 * kinds, 30)
+    since = api.requests[mark:]
+    assert not [r for r in since if r.verb == "list"], "a LIST between resyncs"
+    assert not [r for r in since if r.verb in ("apply", "patch", "create", "delete")]
+    # Only watches (and nothing else: no leader election here, no fetch due).
+    assert {r.verb for r in since} <= {"watch"}
+    api.bookmark_interval = 60.0
+
+
+@pytest.mark.double_only("drops watches and compacts the double's event log")
+def test_a_dropped_watch_relists_after_410_gone_and_heals_what_it_missed(
+    api: ApiServer, running: Callable[..., Agent]
+) -> None:
+    agent = running(heal=HealOptions(watch=WatchOptions(timeout=1, backoff=0.1, max_backoff=0.5)))
+    rule = api.faults.add("/apis/apps/v1/deployments", method="GET", drop=True)
+    _wait_for(lambda: rule.fired >= 1)  # the deployments watch is down and retrying
+    kubectl(api, "delete", "deployment", "web", "-n", "storefront")
+    with api.cluster.store.lock:
+        api.cluster.store.compact()  # the version the watch was at is gone: 410 on resume
+    api.faults.clear()
+    _wait_for(lambda: _live(api, "Deployment", "storefront", "web") is not None, 20)
+    lists = [r for r in api.requests if r.verb == "list" and r.resource == "deployments"]
+    assert len(lists) >= 2  # the first LIST and the relist after 410
+    assert agent.healer.watch.group_kinds
+
+
+def test_a_deleted_object_is_drift_in_the_plan(api: ApiServer, repo: Repo, tmp_path: Path) -> None:
+    from specc.pipeline import render_path
+    from specc.sync import plan_cluster
+
+    agent = make_agent(api, repo, tmp_path, watch=False)
+    assert agent.step() == "applied"
+    kubectl(api, "delete", "deployment", "web", "-n", "storefront")
+    _, (render,) = render_path(repo.work / "fleet", ["dev"])
+    plan = plan_cluster(Cluster(api.api_client()), render)[0]
+    (entry,) = [
+        e for e in plan.entries if e.key == ObjectKey("apps", "Deployment", "storefront", "web")
+    ]
+    assert entry.action == "create" and entry.deleted and entry.reason == "deleted out of band"
+    assert entry in plan.drifted
+    assert plan.to_dict()["entries"][plan.entries.index(entry)]["deletedOutOfBand"] is True
