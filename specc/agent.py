@@ -389,18 +389,16 @@ class Agent:
                             self._log(logging.INFO, "step", outcome=outcome)
                 except SpeccError as exc:
                     failures += 1
+                    self._backoff(failures)
                     self._log(logging.ERROR, "step failed", error=str(exc), failures=failures)
                 except Exception as exc:  # never let a bug end the loop: log, count, back off
                     failures += 1
+                    self._backoff(failures)
                     self.metrics.errors.labels(self.options.cluster, "internal").inc()
                     self.logger.exception("step failed unexpectedly")
                     self._log(logging.ERROR, "step failed", error=repr(exc), failures=failures)
                 wake_at = [self.next_fetch]
-                if failures:
-                    backoff = self.options.interval * 2 ** (failures - 1)
-                    self.next_fetch = time.monotonic() + min(backoff, self.options.max_backoff)
-                    wake_at = [self.next_fetch]
-                elif self.last_applied:
+                if not failures and self.last_applied:
                     wake_at.append(self.next_resync)
                 heal_at = self.healer.next_due()
                 if heal_at is not None:
@@ -419,6 +417,10 @@ class Agent:
                 self._elector.release()
             self.leading.clear()
             self.shutdown_server()
+
+    def _backoff(self, failures: int) -> None:
+        backoff = self.options.interval * 2 ** (failures - 1)
+        self.next_fetch = time.monotonic() + min(backoff, self.options.max_backoff)
 
     def _loop_alive(self) -> bool:
         """Return whether run() is looping (its thread did not die or leave the loop)."""
