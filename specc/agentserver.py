@@ -252,14 +252,15 @@ class AgentServer:
             return 400, f"the body ended before its Content-Length of {length} bytes\n".encode()
         if not verify_signature(secret, body, signature):
             return 401, b"bad signature\n"
+        agent = self.agent
+        if agent.options.leader_election and not agent.leading.is_set():
+            # Only the leader fetches: a 2xx here would lose the delivery without a trace,
+            # and it is not recorded, so a redelivery to the leader is not a replay.
+            return 503, b"this replica is not leading; the leader fetches within --interval\n"
         delivery = (headers.get("X-GitHub-Delivery") or "")[:100]
         keys = [f"sig:{signature}"] + ([f"id:{delivery}"] if delivery else [])
         if not self.deliveries.first_time(*keys):
             return 409, b"this delivery was received before; a replay is not acted on\n"
-        agent = self.agent
-        if agent.options.leader_election and not agent.leading.is_set():
-            # Only the leader fetches: a 2xx here would lose the delivery without a trace.
-            return 503, b"this replica is not leading; the leader fetches within --interval\n"
         agent.trigger.set()
         return 202, b"fetch scheduled\n"
 

@@ -281,8 +281,15 @@ class AgentMetrics:
         """``commit`` is refused before any sync (invalid, rewind, signature...)."""
         self.errors.labels(cluster, reason).inc()
         self._attempt(cluster, commit)
-        self.state(cluster).blocked[commit] = reason
+        self._block(cluster, commit, reason)
         self._publish(cluster)
+
+    def _block(self, cluster: str, commit: str, reason: str) -> None:
+        blocked = self.state(cluster).blocked
+        blocked.pop(commit, None)
+        blocked[commit] = reason
+        while len(blocked) > 64:  # weeks of refused commits: only recent ones can be the head
+            del blocked[next(iter(blocked))]
 
     def synced(
         self, cluster: str, commit: str, result: str, seconds: float, drifted: int = 0
@@ -301,7 +308,7 @@ class AgentMetrics:
             self.revision.labels(cluster).info({"revision": commit})
         elif result != "interrupted":
             self.errors.labels(cluster, "sync").inc()
-            s.blocked[commit] = "sync-failed"
+            self._block(cluster, commit, "sync-failed")
             s.drifted = drifted
         self.drifted.labels(cluster).set(drifted)
         self._publish(cluster)
