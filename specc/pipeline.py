@@ -24,6 +24,7 @@ def compile_checked(fleet: ValidFleet, clusters: list[str] | None = None) -> lis
     """Return each cluster's objects, compiled and checked against the Kubernetes schemas."""
     from specc.check import CrdSchemas, check_objects
     from specc.check.podsecurity import check_pod_security
+    from specc.check.quota import check_quota
     from specc.compile import compile_fleet, fleet_crd_sources
 
     renders = compile_fleet(fleet, clusters)
@@ -32,7 +33,10 @@ def compile_checked(fleet: ValidFleet, clusters: list[str] | None = None) -> lis
     warnings: list[Finding] = []
     for render in renders:
         findings += check_objects(render.objects, render.kubernetes_version, crds)
-        for f in check_pod_security(render.objects, render.kubernetes_version):
+        for f in [
+            *check_pod_security(render.objects, render.kubernetes_version),
+            *check_quota(render.objects),
+        ]:
             (warnings if f.severity == "warning" else findings).append(f)
     if findings:
         raise CheckError(sorted(set(findings)))

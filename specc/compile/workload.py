@@ -271,6 +271,7 @@ def template_locations(
         (*pod, "volumes"): source.key((*spec_path, "volumes")),
         (*pod, "containers", 0, "ports"): source.key((*spec_path, "ports")),
         (*pod, "containers", 0, "image"): source.value((*spec_path, "image")),
+        (*pod, "containers", 0, "resources"): source.key((*spec_path, "resources")),
     }
     for probe_kind in ("readiness", "liveness", "startup"):
         where = source.value((*spec_path, "probes", probe_kind))
