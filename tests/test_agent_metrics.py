@@ -20,6 +20,7 @@ from specc.metrics import STALL_REASONS
 from specc.source import GitSourceOptions
 from specc.sync import Cluster, ClusterOptions
 from specc.testing import ApiServer
+from specc.testing.pytest_plugin import KubeTarget
 from tests.promlint import metrics_linter
 from tests.test_agent import Repo, git, make_agent
 
@@ -333,3 +334,20 @@ def test_docs_metrics_md_names_every_metric_the_agent_exports() -> None:
         if f"`{n}" not in page and f"`{n}_total" not in page and f"`{n}_info" not in page
     )
     assert missing == []
+
+
+def test_api_answers_are_counted_as_the_server_gives_them(kube: KubeTarget) -> None:
+    from specc.metrics import AgentMetrics
+
+    cluster = Cluster(kube.api_client())
+    metrics = AgentMetrics()
+    cluster.stats.observers.append(lambda v, c, s: metrics.api_answer("dev", v, c, s))
+    assert cluster.get("v1", "ConfigMap", kube.namespace, "not-there") is None
+    assert cluster.ping()
+    from prometheus_client import generate_latest
+
+    text = generate_latest(metrics.registry).decode()
+    for verb, code in (("discovery", "200"), ("get", "404"), ("probe", "200")):
+        line = f'specc_api_requests_total{{cluster="dev",code="{code}",verb="{verb}"}}'
+        assert line in text, (kube.tier, verb, code)
+    assert metrics.state("dev").unreachable is False
