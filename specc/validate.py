@@ -454,8 +454,41 @@ def _app_rules(
         merged_model, problems = typed(model_cls, merged, source)
         if merged_model is not None:
             problems.extend(_file_refs(root, doc, merged_model, source))
+            # The base's rules run on what each cluster gets: an override is no way
+            # around the plaintext-Secret or PrometheusRule checks.
+            if isinstance(merged_model, Manifests) and isinstance(model, Manifests):
+                problems.extend(_ineffective_files(doc, chain, model, merged_model))
+                for item in manifest_objects(merged_model.spec.objects, source, app.files):
+                    problems.extend(_manifest_rules(item))
         out.extend(_in_override(doc, chain, f) for f in problems)
     return sorted(set(out))
+
+
+def _ineffective_files(
+    doc: Document, chain: list[FieldPath], base: Manifests, merged: Manifests
+) -> list[Finding]:
+    """Return an error where an override changes a Manifests app's ``files``.
+
+    The files are read once for every cluster; an override of them would be silently
+    ignored, so it is refused instead.
+    """
+    if merged.spec.files == base.spec.files:
+        return []
+    at = next((p for p in reversed(chain) if "files" in _at(doc.data, p)), chain[-1])
+    return [
+        Finding(
+            doc.source.key((*at, "files")),
+            "an override cannot change files (they are read once, for every cluster): "
+            "override objects instead, or make a separate app placed on these clusters",
+            _dotted((*at, "files")),
+        )
+    ]
+
+
+def _at(data: Any, path: FieldPath) -> Any:
+    for part in path:
+        data = data.get(part) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
 
 
 def _override_problems(
@@ -610,7 +643,15 @@ def _manifest_rules(item: ManifestObject) -> list[Finding]:
         # A list whose items are not a list: the items of a good one are yielded instead.
         return [*out, Finding(item.source.value((*loc, "items")), "items must be a list", dotted)]
     meta = obj.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+    if meta is not None and not isinstance(meta, dict):
+        from specc.compile.custom import object_shape_problems
+
+        out += [
+            Finding(item.source.value((*loc, *path)), message, _dotted((*loc, *path)))
+            for path, message in object_shape_problems(obj)
+            if path[:1] == ("metadata",)
+        ]
+    elif not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
         out.append(Finding(where, "object needs metadata.name", dotted))
     if obj.get("kind") == "PrometheusRule" and str(obj.get("apiVersion", "")).startswith(
         "monitoring.coreos.com/"
