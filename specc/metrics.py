@@ -112,7 +112,7 @@ class AgentMetrics:
         self.drifted = Gauge(
             "specc_objects_drifted",
             "Objects with fields another manager changed away from the applied commit, "
-            "at the last plan.",
+            "or deleted out of band, at the last full plan.",
             ["cluster"],
             registry=r,
         )
