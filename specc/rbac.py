@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from specc.objects import PRUNE_ANNOTATION, ClusterRender, DesiredObject
+from specc.objects import PRUNE_ANNOTATION, RECREATE_ANNOTATION, ClusterRender, DesiredObject
 
 #: What applying (server-side apply creates through PATCH), observing and pruning take.
 SYNC_VERBS = ["create", "delete", "get", "list", "patch"]
@@ -133,6 +133,11 @@ def agent_cluster_role(
             if (group, kind) in PROTECTED and not _opted_in(obj):
                 granted.discard("delete")
             verbs[(group, plurals.get((group, kind), plural(kind)))] |= granted
+            if (group, kind) == ("apps", "StatefulSet") and _recreatable(obj):
+                # A re-creation writes a storage increase to the claims the StatefulSet
+                # controller made, where their StorageClass allows expansion.
+                verbs[("", "persistentvolumeclaims")] |= {"list", "patch"}
+                verbs[("storage.k8s.io", "storageclasses")] |= {"get"}
     # Its own inventory parent (a ConfigMap) in its own namespace, made on first sync.
     verbs[("", "configmaps")] |= set(SYNC_VERBS)
     verbs[("", "namespaces")] |= set(SYNC_VERBS) - {"delete"}
@@ -152,6 +157,11 @@ def agent_cluster_role(
         "metadata": {"name": name},
         "rules": rules,
     }
+
+
+def _recreatable(obj: DesiredObject) -> bool:
+    notes = (obj.body.get("metadata") or {}).get("annotations") or {}
+    return bool(notes.get(RECREATE_ANNOTATION) == "allow")
 
 
 def _rbac_rules(objects: list[DesiredObject]) -> list[dict[str, Any]]:

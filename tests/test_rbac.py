@@ -125,3 +125,32 @@ def test_plural_of_builtin_kinds() -> None:
         "configmaps",
         "services",
     ]
+
+
+def test_a_recreatable_statefulset_grants_the_claim_expansion_it_may_write(fleet: Path) -> None:
+    def granted(rules: list[dict[str, object]]) -> set[tuple[str, str]]:
+        return {
+            (str(resource), str(verb))
+            for r in rules
+            for resource in r["resources"]  # type: ignore[attr-defined]
+            for verb in r["verbs"]  # type: ignore[attr-defined]
+            if resource in ("persistentvolumeclaims", "storageclasses")
+        }
+
+    valid, renders = render_path(fleet)
+    before = granted(agent_cluster_role(renders, fleet_crds(valid))["rules"])  # type: ignore[arg-type]
+    assert ("persistentvolumeclaims", "patch") not in before
+    path = fleet / "apps/payments/ledger-db.yaml"
+    path.write_text(path.read_text().replace("  podManagementPolicy: OrderedReady\n", "  podManagementPolicy: OrderedReady\n  allowRecreate: true\n"))  # fmt: skip
+    valid, renders = render_path(fleet)
+    after = granted(agent_cluster_role(renders, fleet_crds(valid))["rules"])  # type: ignore[arg-type]
+    assert (
+        after - before
+        == {
+            ("persistentvolumeclaims", "list"),
+            ("persistentvolumeclaims", "patch"),
+            ("storageclasses", "get"),
+        }
+        - before
+    )
+    assert ("storageclasses", "get") in after and ("persistentvolumeclaims", "patch") in after
