@@ -111,7 +111,7 @@ class AgentServer:
     def stop(self) -> None:
         self._stopping.set()
         if self._prober is not None:
-            self._prober.join(timeout=5)
+            self._prober.join(timeout=0.1)  # a probe in flight ends by its own timeout
             self._prober = None
         if self._server is not None:
             self._server.stop()

@@ -162,12 +162,14 @@ class BoundedHTTPServer:
         for pool, size in sizes.items():
             for _ in range(size):
                 with contextlib.suppress(queue.Full):
-                    self._pools[pool].put(None, timeout=0.5)
+                    self._pools[pool].put_nowait(None)
         with self._lock:
             for conn in self._active:
                 _shut(conn)
+        # Daemon threads: a worker stuck on a client must not hold up a SIGTERM exit.
+        deadline = time.monotonic() + 1.0
         for t in self._threads:
-            t.join(timeout=2)
+            t.join(timeout=max(deadline - time.monotonic(), 0))
         self.socket.close()
 
     def connections(self) -> tuple[int, int]:

@@ -312,6 +312,21 @@ def test_slow_bodies_are_cut_at_the_request_timeout_and_never_hold_up_a_get(
         server.stop()
 
 
+def test_stop_is_prompt_with_clients_in_service_and_waiting(api: ApiServer, tmp_path: Path) -> None:
+    server, port = _server(api, tmp_path, ServerLimits(body_workers=1, backlog=2))
+    head = _hook({"Content-Length": "1000", "X-Hub-Signature-256": _sign(BODY)})
+    clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+    for c in clients:
+        c.sendall(head)
+    time.sleep(0.3)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 1.5
+    for c in clients + idle:
+        c.close()
+
+
 def test_a_busy_port_is_a_usage_error(api: ApiServer, tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
