@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from specc.errors import Finding
+from specc.objects import ClusterRender
 from specc.quantity import parse_quantity
 
 #: StatefulSet spec fields that an update may change.
@@ -118,3 +120,28 @@ def recreate_message(fields: list[str]) -> str:
         "specc.dev/recreate: allow (StatefulSets with propagationPolicy Orphan: pods "
         "and volumes stay)"
     )
+
+
+def decrease_findings(
+    base: Iterable[ClusterRender], head: Iterable[ClusterRender], base_name: str
+) -> list[Finding]:
+    """Return an error for each StatefulSet claim template whose storage goes down
+    between ``base`` and ``head`` (same cluster, same object), at the head's size line."""
+    before = {(r.cluster, o.key): o for r in base for o in r.objects if o.kind == "StatefulSet"}
+    out = []
+    for render in head:
+        for obj in render.objects:
+            old = before.get((render.cluster, obj.key))
+            if old is None:
+                continue
+            for change in storage_changes(old.body, obj.body):
+                if change.decrease:
+                    out.append(
+                        Finding(
+                            obj.position_of(("spec", "volumeClaimTemplates")),
+                            f"{decrease_message(change)} (compared with {base_name})",
+                            "",
+                            obj.ref,
+                        )
+                    )
+    return sorted(set(out))

@@ -134,16 +134,37 @@ def cli() -> None:
 @cli.command()
 @_fleet_arg
 @_OUTPUT
-def validate(fleet: Path | None, output: str) -> None:
+@click.option(
+    "--base",
+    default=None,
+    help="Also refuse what cannot follow this revision (a StatefulService's storage going down).",
+)
+def validate(fleet: Path | None, output: str, base: str | None) -> None:
     """Validate FLEET (default ./fleet); exit 1 listing every error with file:line:col.
 
     Runs every stage a sync would (load, validate, compile, schema check) without
-    writing anything, so a commit that passes here is one the agent will apply.
+    writing anything, so a commit that passes here is one the agent will apply. With
+    --base REV (a pull request's target), a change the clusters cannot make from that
+    revision is an error too: volumes never shrink.
     """
     from specc.pipeline import render_path
 
     try:
-        valid, _ = render_path(resolve_fleet(fleet))
+        root = resolve_fleet(fleet)
+        valid, renders = render_path(root)
+        if base is not None:
+            from specc.changerules import decrease_findings
+            from specc.errors import ValidationError
+            from specc.gitrev import render_commit, repository_of, resolve_revision
+
+            repo, rel = repository_of(root)
+            try:
+                before = render_commit(repo, resolve_revision(repo, base), rel).renders
+            except FleetError:
+                before = []  # a base that does not render holds no volumes to compare
+            findings = decrease_findings(before, renders, base)
+            if findings:
+                raise ValidationError(findings)
     except SpeccError as exc:
         _exit(exc, output)
     apps = len(valid.apps)

@@ -294,7 +294,10 @@ def change_warnings(
     if new.key.group_kind == "StatefulSet.apps":
         for c in storage_changes(old.body, new.body):
             if c.decrease:
-                out.append(PruneWarning("storage-decrease", new.ref, decrease_message(c)))
+                where = new.position_of(("spec", "volumeClaimTemplates"))
+                out.append(
+                    PruneWarning("storage-decrease", new.ref, f"{where}: {decrease_message(c)}")
+                )
     return out
 
 

@@ -355,3 +355,34 @@ def test_a_claim_grows_only_when_bound_and_its_class_allows_and_never_below_capa
         ("FieldValueForbidden", "spec.resources.requests.storage")
     ]
     assert resize("grows", "7Gi") is None  # below the request, not below status.capacity
+
+
+def test_validate_with_a_base_refuses_a_storage_decrease_at_its_line(tmp_path: Path) -> None:
+    """Done when: 50Gi → 20Gi is refused at validate with file:line (given the base the
+    change is made from: validate alone sees one revision)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from specc.cli import cli
+    from tests.test_diff_git import FLEET, commit, git
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    shutil.copytree(FLEET, repo / "fleet")
+    commit(repo, "fleet")
+    fleet = repo / "fleet"
+    _edit(fleet, "    size: 50Gi", "    size: 20Gi")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["validate", str(fleet), "--base", "main"])
+    assert result.exit_code == 1, result.output
+    line = next(i for i, t in enumerate((fleet / LEDGER).read_text().splitlines(), 1) if "size: 20Gi" in t)  # fmt: skip
+    assert (
+        f"{LEDGER}:{line}:11: error: StatefulSet/payments/ledger-db: storage of claim template "
+        "'data' goes down from 50Gi to 20Gi: a PersistentVolumeClaim never shrinks"
+    ) in result.output
+    # Without the base there is nothing to compare with; an increase is no error either.
+    assert runner.invoke(cli, ["validate", str(fleet)]).exit_code == 0
+    _edit(fleet, "    size: 20Gi", "    size: 100Gi")
+    assert runner.invoke(cli, ["validate", str(fleet), "--base", "main"]).exit_code == 0

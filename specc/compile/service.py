@@ -262,6 +262,9 @@ def render_stateful_service(
         ctx, "apps/v1", "StatefulSet", ctx.name, pos(source), {"spec": sts}, annotations=opt_in
     )
     statefulset.locations = template_locations(("spec", "template"), source)
+    statefulset.locations[("spec", "volumeClaimTemplates")] = source.value(
+        ("spec", "storage", "size")
+    )
     out.append(statefulset)
 
     ports = service_ports(spec)

@@ -266,7 +266,8 @@ def _change_rules(entry: PlanEntry, result: Plan) -> None:
     if entry.key.group_kind == "StatefulSet.apps":
         shrinking = [c for c in storage_changes(entry.live, entry.desired.body) if c.decrease]
         if shrinking:
-            entry.refusal = "; ".join(decrease_message(c) for c in shrinking)
+            where = entry.desired.position_of(("spec", "volumeClaimTemplates"))
+            entry.refusal = f"{where}: " + "; ".join(decrease_message(c) for c in shrinking)
 
 
 def protected(live: dict[str, Any], key: ObjectKey) -> bool:
