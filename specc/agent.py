@@ -119,7 +119,16 @@ class Agent:
         log(self.logger, level, msg, cluster=self.options.cluster, **fields)
 
     def _sync_options(self, commit: str) -> SyncOptions:
-        return replace(self.options.sync, commit=commit, cancel=self._cancelled)
+        # Once the agent knows the applied commit (it checks lineage against it itself), a
+        # parent deleted meanwhile hides no history; at a start without it, the sync's
+        # guard refuses members whose parent lost its record, unless --allow-rewind.
+        return replace(
+            self.options.sync,
+            commit=commit,
+            cancel=self._cancelled,
+            allow_rewind=self.options.allow_rewind or self.options.sync.allow_rewind,
+            history_known=bool(self.last_applied),
+        )
 
     def _cancelled(self) -> bool:
         return self.stop.is_set() or (self.options.leader_election and not self.leading.is_set())

@@ -30,6 +30,7 @@ from specc.sync.inventory import (
     PART_OF,
     ApplySetParent,
     group_kinds_of,
+    labelled_by,
     namespaces_of,
     with_membership,
 )
@@ -86,6 +87,9 @@ class SyncOptions:
     #: checks lineage itself and leaves this unset.
     descends: Callable[[str], bool | None] | None = None
     allow_rewind: bool = False
+    #: The caller knows the applied revision itself (the agent, once it has applied one
+    #: and checked lineage against it): a parent that lost its record hides no history.
+    history_known: bool = False
     #: Asked between objects; True stops the sync after the object in hand (SIGTERM).
     cancel: Callable[[], bool] | None = None
     #: Told each phase (observe, apply waves, prune) and object done: the CLI's display.
@@ -353,6 +357,8 @@ def plan_cluster(
     )
     result.warnings[:0] = warnings
     _check_lineage(result, observed.parent, options)
+    if not (options.allow_rewind or options.history_known):
+        _check_orphans(result, live, observed.parent, parent)
     confirm(cluster, result, options.concurrency)
     if result.by_action("create"):
         recorded = ((observed.parent or {}).get("data") or {}).get(CONTENT_KEY)
@@ -449,6 +455,48 @@ def _check_lineage(result: Plan, live_parent: dict[str, Any] | None, options: Sy
         )
 
 
+#: How many of the members found without their parent's record a refusal names.
+ORPHANS_NAMED = 5
+
+
+def _check_orphans(
+    result: Plan,
+    members: dict[ObjectKey, dict[str, Any]],
+    live_parent: dict[str, Any] | None,
+    parent: ApplySetParent,
+) -> None:
+    """Refuse a sync whose parent lost its record while specc's members remain.
+
+    The history guard compares with the revision the parent records: a deleted parent
+    (or one re-created empty) would turn it off. Members specc labelled (its field
+    manager set the part-of label) of group-kinds the parent does not list are the sign:
+    a first sync lists every group-kind on the parent before any member exists. Found
+    from the LISTs of members the plan makes anyway.
+    """
+    listed = group_kinds_of(live_parent)
+    orphans = sorted(
+        key
+        for key, live in members.items()
+        if key.group_kind not in listed
+        and labelled_by(live)
+        and not (live.get("metadata") or {}).get("deletionTimestamp")  # being pruned
+    )
+    if not orphans:
+        return
+    named = ", ".join(str(k) for k in orphans[:ORPHANS_NAMED])
+    more = len(orphans) - ORPHANS_NAMED
+    if more > 0:
+        named += f" and {more} more"
+    state = "is missing" if live_parent is None else "does not list them"
+    result.refusals.append(
+        f"the ApplySet parent {parent.namespace}/{parent.name} {state}, yet "
+        f"{len(orphans)} objects carry its {PART_OF} label as specc wrote it ({named}): "
+        "the record of the applied revision is gone, so the history guard cannot check "
+        "this one (parent deleted by hand?); pass --allow-rewind to sync anyway and "
+        "re-create the parent"
+    )
+
+
 def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = None) -> SyncResult:
     """Make ``cluster`` hold what ``render`` declares; return what happened to each object."""
     options = options or SyncOptions()
@@ -538,6 +586,9 @@ def sync(cluster: Cluster, render: ClusterRender, options: SyncOptions | None = 
         kept += [e.key for e in the_plan.by_action("skip") if ours(e)]
         if failed:
             kept += [e.key for e in prunes]
+        else:  # a member whose delete failed stays listed: the next sync finds it again
+            undeleted = {r.key for r in out.results if r.outcome == "failed"}
+            kept += [e.key for e in prunes if e.key in undeleted]
         status = _status(live_parent, options, final, len(kept))
         if final == "applied":
             status[BUDGET_KEY] = f"{options.plan.prune_budget:g}"
