@@ -9,6 +9,7 @@ is also where duplicate keys, alias bombs and oversized input are refused.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,6 +55,9 @@ class SourceMap:
     #: source line's text starts, so that a problem inside a value (a PromQL expression,
     #: a template) is located at its own line. Plain one-line scalars need none.
     scalars: dict[FieldPath, tuple[tuple[int, int, int], ...]] = field(default_factory=dict)
+    #: Plain scalars read as numbers or booleans whose text is not that value's canonical
+    #: spelling (``1.10``, ``012345``, ``True``): string fields keep the text as written.
+    texts: dict[FieldPath, str] = field(default_factory=dict)
 
     def value(self, loc: FieldPath) -> Position:
         """Return the position of the value at ``loc``, or of its nearest ancestor."""
@@ -96,6 +100,7 @@ class SourceMap:
         out.values = {k[n:]: v for k, v in self.values.items() if k[:n] == prefix}
         out.keys = {k[n:]: v for k, v in self.keys.items() if k[:n] == prefix and len(k) > n}
         out.scalars = {k[n:]: v for k, v in self.scalars.items() if k[:n] == prefix}
+        out.texts = {k[n:]: v for k, v in self.texts.items() if k[:n] == prefix}
         return out
 
 
@@ -161,8 +166,11 @@ class _Builder:
         self.source.values[loc] = (mark.line + 1, mark.column + 1)
         if isinstance(node, yaml.ScalarNode):  # the common case first
             value = self._scalar(node)
-            if (node.style or node.end_mark.line != mark.line) and isinstance(value, str):
-                self.source.scalars[loc] = self._segments(node, value)
+            if isinstance(value, str):
+                if node.style or node.end_mark.line != mark.line:
+                    self.source.scalars[loc] = self._segments(node, value)
+            elif value is not None and node.value != _canonical(value):
+                self.source.texts[loc] = node.value
             return value
         if node.tag not in _COLLECTION_TAGS:
             # A tag on a collection (`!!python/object/apply`, `!Ref`, `!!omap`) would
@@ -231,6 +239,8 @@ class _Builder:
         c = self._constructor
         if tag == "tag:yaml.org,2002:str":
             return node.value
+        if not node.style and tag in _CORE_RESOLVED:
+            return _core_scalar(node.value)
         if tag == "tag:yaml.org,2002:int":
             return c.construct_yaml_int(node)
         if tag == "tag:yaml.org,2002:float":
@@ -244,6 +254,48 @@ class _Builder:
             # resolves a bare `=` to it): keep what was written.
             return node.value
         raise _Refused(self.pos(node), f"unsupported YAML tag {tag!r}")
+
+
+#: Tags PyYAML's YAML 1.1 resolver gives plain scalars; specc resolves those again with
+#: the YAML 1.2 core schema, so `NO`, `off`, `y`, `12:30:00`, `0b1`, `1_000` stay text.
+_CORE_RESOLVED = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("bool", "int", "float", "null", "timestamp", "value")
+)
+_CORE_INT = re.compile(r"[-+]?[0-9]+")
+_CORE_OCT = re.compile(r"0o[0-7]+")
+_CORE_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_CORE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_CORE_INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
+_CORE_NAN = re.compile(r"\.(nan|NaN|NAN)")
+
+
+def _core_scalar(text: str) -> Any:
+    """Return a plain scalar as the YAML 1.2 core schema reads it (yaml.org/spec/1.2.2, 10.3.2)."""
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    if _CORE_INT.fullmatch(text):
+        return int(text, 10)
+    if _CORE_OCT.fullmatch(text):
+        return int(text[2:], 8)
+    if _CORE_HEX.fullmatch(text):
+        return int(text[2:], 16)
+    if _CORE_FLOAT.fullmatch(text):
+        return float(text)
+    if _CORE_INF.fullmatch(text):
+        return float("-inf") if text.startswith("-") else float("inf")
+    if _CORE_NAN.fullmatch(text):
+        return float("nan")
+    return text
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 class _Refused(Exception):

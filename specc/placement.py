@@ -43,12 +43,18 @@ def merge_sources(base: SourceMap, patch: SourceMap, at: FieldPath, prefix: Fiel
 
     An overridden value then points at the override's line, not the base's.
     """
-    out = SourceMap(base.path, dict(base.values), dict(base.keys), dict(base.scalars))
+    out = SourceMap(
+        base.path, dict(base.values), dict(base.keys), dict(base.scalars), dict(base.texts)
+    )
     n = len(prefix)
     for loc, pos in patch.values.items():
         if loc[:n] == prefix:
             out.values[at + loc[n:]] = pos
             out.scalars.pop(at + loc[n:], None)
+            out.texts.pop(at + loc[n:], None)
+    for loc, text in patch.texts.items():
+        if loc[:n] == prefix:
+            out.texts[at + loc[n:]] = text
     for loc, segments in patch.scalars.items():
         if loc[:n] == prefix:
             out.scalars[at + loc[n:]] = segments

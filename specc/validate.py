@@ -7,6 +7,7 @@ pull request shows its author everything that is wrong at once.
 from __future__ import annotations
 
 import difflib
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ class ValidFleet:
 def typed(model: type[M], data: Any, source: SourceMap) -> tuple[M | None, list[Finding]]:
     """Return ``data`` as a ``model`` instance, or None and the findings that say why not."""
     try:
-        return model.model_validate(data), []
+        out = model.model_validate(data)
     except pydantic.ValidationError as exc:
         errors = exc.errors()
         findings = [_finding(model, err, data, source) for err in errors[:MAX_FINDINGS]]
@@ -105,6 +106,51 @@ def typed(model: type[M], data: Any, source: SourceMap) -> tuple[M | None, list[
                 )
             )
         return None, findings
+    if source.texts:
+        _restore_texts(out, source, ())
+    return out, []
+
+
+def _restore_texts(obj: BaseModel, source: SourceMap, loc: FieldPath) -> None:
+    """Put back the text of plain scalars that string fields took as numbers or booleans.
+
+    ``VERSION: 1.10`` is the float 1.1 to YAML; an env value is text, and the text
+    written is ``1.10`` (likewise ``012345``, ``1e3``, ``True``).
+    """
+    for name, info in type(obj).model_fields.items():
+        here = (*loc, info.alias or name)
+        value = getattr(obj, name)
+        if _keeps_text(type(obj), name):
+            if isinstance(value, dict):
+                for key in value:
+                    text = source.texts.get((*here, key))
+                    if text is not None:
+                        value[key] = text
+            elif isinstance(value, str) and here in source.texts:
+                obj.__dict__[name] = source.texts[here]
+        elif isinstance(value, BaseModel):
+            _restore_texts(value, source, here)
+        elif isinstance(value, list | dict):
+            items = enumerate(value) if isinstance(value, list) else value.items()
+            for key, item in items:
+                if isinstance(item, BaseModel):
+                    _restore_texts(item, source, (*here, key))
+
+
+@functools.cache
+def _keeps_text(model: type[BaseModel], name: str) -> bool:
+    """Return whether field ``name`` of ``model`` holds StrValue text (numbers stringified)."""
+    from specc.spec.base import keeps_text
+
+    info = model.model_fields[name]
+    return (
+        keeps_text(info.annotation)
+        or any(keeps_text(m) for m in info.metadata)
+        or any(
+            isinstance(m, pydantic.BeforeValidator) and keeps_text(typing.Annotated[str, m])
+            for m in info.metadata
+        )
+    )
 
 
 def _merge_alternatives(findings: list[Finding]) -> list[Finding]:
@@ -147,6 +193,15 @@ def _finding(model: type[BaseModel], err: Any, data: Any, source: SourceMap) -> 
         msg = msg.removeprefix(prefix)
     if kind == "literal_error" and "expected" in err.get("ctx", {}):
         msg = f"expected {err['ctx']['expected']}, got {err.get('input')!r}"
+    value = err.get("input")
+    if kind == "string_type" and isinstance(value, bool | int | float):
+        # YAML read an unquoted `1.30` or `true` as a number or boolean.
+        text = source.texts.get(loc) or (
+            "true" if value is True else "false" if value is False else str(value)
+        )
+        msg += (
+            f" (YAML reads the unquoted {text} as a {type(value).__name__}; did you mean '{text}'?)"
+        )
     # A problem inside a value (a PromQL expression, a template) says where in it.
     offset = (err.get("ctx") or {}).get("specc_offset")
     if isinstance(offset, int):

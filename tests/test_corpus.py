@@ -164,6 +164,9 @@ def _stack_with_expr(expr: str) -> Callable[[Path], None]:
 
 MB = 1 << 20
 GENERATED = [
+    # The API server refuses a ConfigMap whose values pass 1 MiB; validate says so first.
+    Case("config-over-1mib", "render", f"{WEB}:", "over the API server's limit of 1048576",
+         _write("config/app.conf", "x" * (1536 << 10))),
     Case("big-file", "validate", "apps/alpha/big.yaml", "over the 4194304 limit",
          _write("apps/alpha/big.yaml", "# " + "x" * (5 * MB) + "\n")),
     Case("big-name", "validate", f"{WEB}:4", "characters)",

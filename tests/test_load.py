@@ -53,7 +53,7 @@ def test_a_multi_document_file_yields_each_document_with_its_index() -> None:
 @pytest.mark.parametrize(
     ("text", "value"),
     [
-        ("k: on", True),  # YAML 1.1, as kubectl reads it
+        ("k: on", "on"),  # YAML 1.2 core (kubectl's YAML 1.1 reads true; README, Values)
         ("on: x", "x"),  # but keys stay the string written
         ("k: 80", 80),
         ("k: 0.5", 0.5),

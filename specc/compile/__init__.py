@@ -17,6 +17,7 @@ from specc.compile.monitoring import lazy_operator_crds, metrics_ports, render_m
 from specc.compile.service import render_service, render_stateful_service
 from specc.compile.team import render_team
 from specc.errors import CompileError, Finding, LoadError
+from specc.limits import size_findings
 from specc.load import Document, SourceMap, read_text, resolve_reference
 from specc.manifests import manifest_objects
 from specc.names import name_problem
@@ -241,6 +242,7 @@ def compile_cluster(
     refused = policy.violations(objects)
     findings += refused
     findings += name_findings(objects)
+    findings += size_findings(objects)
     # An object its team may not declare is reported as that, not also as a duplicate.
     refused_at = {(f.position, f.subject) for f in refused}
     seen: dict[Any, DesiredObject] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -136,6 +137,16 @@ def _stringify(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     return value
+
+
+def keeps_text(annotation: Any) -> bool:
+    """Return whether ``annotation`` is, or holds, :data:`StrValue` (see validate._restore_texts)."""
+    for arg in (*typing.get_args(annotation), *getattr(annotation, "__metadata__", ())):
+        if isinstance(arg, BeforeValidator) and arg.func is _stringify:
+            return True
+        if keeps_text(arg):
+            return True
+    return False
 
 
 _QUANTITY_SCHEMA = {
