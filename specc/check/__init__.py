@@ -19,10 +19,12 @@ from typing import Any
 
 import jsonschema_rs
 
-from specc.check.crd import CrdSchemas, CrdVersion, crd_json_schema
+from specc.check import prune
+from specc.check.crd import CrdSchemas, CrdVersion, compile_crd_schema, crd_json_schema
 from specc.check.kubernetes import (
     KubernetesSchemas,
     UnsupportedVersionError,
+    compile_schema,
     resolve_version,
     supported_versions,
 )
@@ -74,10 +76,17 @@ def check_objects(
     except UnsupportedVersionError as exc:
         return [Finding(Position(_FLEET_FILE), str(exc))]
     crds = crds if crds is not None else CrdSchemas()
+    objects = list(objects)
+    # The objects of each kind: a kind with a few gets a validator cut to what they hold.
+    by_kind: dict[tuple[str, str], list[Any]] = {}
+    for obj in objects:
+        api_version, kind = obj.body.get("apiVersion"), obj.body.get("kind")
+        if isinstance(api_version, str) and isinstance(kind, str):
+            by_kind.setdefault((api_version, kind), []).append(obj.body)
     kinds: dict[tuple[str, str], _Kind] = {}
     findings: list[Finding] = []
     for obj in objects:
-        problems = _check_one(obj.body, schemas, crds, kinds)
+        problems = _check_one(obj.body, schemas, crds, kinds, by_kind)
         if problems:
             subject = _subject(obj.body)
             findings.extend(
@@ -110,6 +119,7 @@ def _check_one(
     schemas: KubernetesSchemas,
     crds: CrdSchemas,
     kinds: dict[tuple[str, str], _Kind],
+    by_kind: dict[tuple[str, str], list[Any]] | None = None,
 ) -> list[Problem]:
     api_version = body.get("apiVersion")
     kind = body.get("kind")
@@ -117,7 +127,8 @@ def _check_one(
         return [Problem("", "apiVersion and kind must be strings", ("kind",))]
     how = kinds.get((api_version, kind))
     if how is None:
-        how = kinds[(api_version, kind)] = _resolve(api_version, kind, schemas, crds)
+        instances = (by_kind or {}).get((api_version, kind)) or [body]
+        how = kinds[(api_version, kind)] = _resolve(api_version, kind, schemas, crds, instances)
     if how.refusal:
         return [Problem("", how.refusal, ("kind",))]
     assert how.validator is not None
@@ -139,11 +150,26 @@ def _check_one(
     return problems
 
 
-def _resolve(api_version: str, kind: str, schemas: KubernetesSchemas, crds: CrdSchemas) -> _Kind:
-    """Return how to check ``apiVersion``/``kind``: built-in first, then the fleet's CRDs."""
-    validator = schemas.validator(api_version, kind)
-    if validator is not None:
-        return _Kind(validator, schemas.schema(api_version, kind))
+def _resolve(
+    api_version: str,
+    kind: str,
+    schemas: KubernetesSchemas,
+    crds: CrdSchemas,
+    instances: list[Any],
+) -> _Kind:
+    """Return how to check ``apiVersion``/``kind``: built-in first, then the fleet's CRDs.
+
+    For at most :data:`prune.MAX_OBJECTS` ``instances`` the validator is compiled from the
+    schema cut to what they hold (:mod:`specc.check.prune`: same verdicts and errors, a
+    fraction of the compile); for more, the full validator, compiled once per process.
+    """
+    few = len(instances) <= prune.MAX_OBJECTS
+    full = schemas.schema(api_version, kind)
+    if full is not None:
+        if few:
+            cut = prune.for_instances(full, instances)
+            return _Kind(compile_schema(cut), cut)
+        return _Kind(schemas.validator(api_version, kind), full)
     crd = crds.lookup(api_version, kind)
     if crd is not None and not crd.served:
         served = crds.versions_of(api_version, kind)
@@ -151,9 +177,11 @@ def _resolve(api_version: str, kind: str, schemas: KubernetesSchemas, crds: CrdS
         return _Kind(None, None, refusal=f"{crd.crd} does not serve {api_version}{hint}")
     if crd is not None:
         try:
-            return _Kind(
-                crds.validator(api_version, kind), crds.schema(api_version, kind), custom=True
-            )
+            schema = crds.schema(api_version, kind)
+            if few and schema is not None:
+                cut = prune.for_instances(schema, instances)
+                return _Kind(compile_crd_schema(cut), cut, custom=True)
+            return _Kind(crds.validator(api_version, kind), schema, custom=True)
         except ValueError as exc:
             where = f" ({crd.source})" if crd.source else ""
             # jsonschema_rs explains over several lines; the first says what is wrong.

@@ -24,7 +24,7 @@ from typing import Any
 from specc import __version__
 
 #: Bumped when the stored form changes in a way the code fingerprint would not show.
-_FORMAT = "1"
+_FORMAT = "2"
 
 
 @functools.cache
@@ -74,21 +74,24 @@ def cached(key: tuple[str, ...], build: Callable[[], Any]) -> tuple[Any, str]:
         return value, _digest(json.dumps(value, sort_keys=True))
     name = hashlib.sha256("\0".join((code, *key)).encode()).hexdigest()
     file = directory / name[:2] / f"{name}.json"
+    # The file is the digest on its first line, then the JSON: a hit hashes nothing.
     try:
-        text = file.read_text(encoding="utf-8")
-        return json.loads(text), _digest(text)
+        digest, _, text = file.read_text(encoding="utf-8").partition("\n")
+        if len(digest) == 64:
+            return json.loads(text), digest
     except (OSError, ValueError):
         pass
     value = build()
     text = json.dumps(value, sort_keys=True)
+    digest = _digest(text)
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp = file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(f"{digest}\n{text}", encoding="utf-8")
         os.replace(tmp, file)  # readers see a whole file or none
     except OSError:
         pass
-    return value, _digest(text)
+    return value, digest
 
 
 def _digest(text: str) -> str:
