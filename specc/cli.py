@@ -1077,15 +1077,22 @@ def diff(
     if cluster_name is not None:
         _diff_live(fleet, cluster_name, params, output)
     assert base is not None
+    from specc import progress as progress_
+
     root = resolve_fleet(fleet)
+    progress = progress_.for_stderr("diff")
+    progress.phase(f"render {base} and {head or 'the working tree'}")
     try:
         before, after = render_sides(root, base, head)
     except SpeccError as exc:
+        progress.close()
         fail(exc, "base" if isinstance(exc, GitError) else "head")
     from specc import report
 
     budget = after.prune_budget or before.prune_budget or DEFAULT_PRUNE_BUDGET
+    progress.phase("compare")
     result = diff_renders(before.renders, after.renders, DiffOptions(prune_budget=budget))
+    progress.close()
     # A base that does not render (a broken main) is empty: the change that fixes it
     # shows everything as added, with a note naming the base's errors, and can pass.
     sides = (
@@ -1126,15 +1133,21 @@ def _diff_live(
 ) -> NoReturn:
     """Compare the live cluster with the working tree's render, in the view of a PR diff."""
     from specc import diffreport
+    from specc import progress as progress_
     from specc.diff import DiffOptions, FleetDiff, diff_cluster
     from specc.sync import plan_cluster
     from specc.sync.liveview import live_objects
 
+    progress = progress_.for_stderr(f"diff {cluster_name}")
     try:
-        valid, render, cluster, options = _prepare_sync(fleet, cluster_name, params)
+        valid, render, cluster, options = _prepare_sync(
+            fleet, cluster_name, params, progress=progress
+        )
         plan, _, _ = plan_cluster(cluster, render, options)
     except SpeccError as exc:
+        progress.close()
         _exit(exc, "json" if output == "json" else "text")
+    progress.close()
     from specc.sync.inventory import ApplySetParent, with_membership
 
     _warn(plan.warnings)

@@ -144,3 +144,16 @@ def test_wait_names_what_timed_out_and_keeps_the_timeout(
     data = json.loads(as_json.stdout)
     assert data["wait"]["timedOut"] is True
     assert any(p.startswith("Deployment/") for p in data["wait"]["pending"])
+
+
+def test_sync_once_applies_once_and_exits_with_the_syncs_code(api: ApiServer, fleet: Path) -> None:
+    # The example workflow runs `specc sync --once`: one sync, its exit code.
+    _small(fleet)
+    first = run("sync", str(fleet), "--cluster", "dev", "--once", *_kube(api))
+    assert first.exit_code == 0, first.output
+    assert "created" in first.stdout
+    assert run("plan", str(fleet), "--cluster", "dev", *_kube(api)).exit_code == 0  # in sync
+    api.faults.add("/apis/apps/v1/*", "PATCH", status=422, times=1000)
+    edit(fleet, "apps/storefront/web.yaml", "LOG_FORMAT: json", "LOG_FORMAT: text")
+    failed = run("sync", str(fleet), "--cluster", "dev", "--once", *_kube(api))
+    assert failed.exit_code == 1, failed.output
