@@ -159,7 +159,11 @@ class Agent:
                             f"{self.options.fleet_path}/fleet.yaml: commit {commit[:12]} has no "
                             f"cluster {self.options.cluster!r} (clusters: {known})",
                         )
-                    (render,) = compile_checked(valid, [self.options.cluster])
+                    # Every cluster's render, as `specc validate` checks it: a commit is
+                    # judged whole, so an error in another cluster's render refuses it
+                    # here too (one verdict for the pull request's gate and all agents).
+                    renders = compile_checked(valid)
+                    (render,) = [r for r in renders if r.cluster == self.options.cluster]
                 except FleetError as exc:
                     raise CommitRefused("invalid", str(exc)) from None
         except CommitRefused:
