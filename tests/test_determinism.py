@@ -22,6 +22,10 @@ CLUSTERS = [("dev", "dev"), ("stg", "staging"), ("prod-a", "prod"), ("prod-b", "
 names = st.sampled_from(["api", "web", "db", "cache", "queue", "auth", "search", "mail"])
 cpu = st.sampled_from([0.1, 0.25, 1, 2, "100m", "250m", "1500m", "0.5", "2"])
 memory = st.sampled_from(["64Mi", "1024Mi", "0.5Gi", "1Gi", 134217728, "128M", "1.5Gi"])
+# Team totals, in as many spellings: room for any one generated workload at its maximum
+# (20 replicas × 2 CPU × 1.5Gi), which the quota check would refuse otherwise.
+quota_cpu = st.sampled_from([64, "64", "64000m", 100.5, "1e2"])
+quota_memory = st.sampled_from(["64Gi", "65536Mi", "0.0625Ti", 68719476736, "70G"])
 env_value = st.one_of(
     st.sampled_from(["x", "a b", "", "on", "3.5"]), st.integers(0, 99), st.booleans()
 )
@@ -146,7 +150,7 @@ def fleets(draw: st.DrawFn) -> dict[str, Any]:
     for team in teams:
         spec: dict[str, Any] = {}
         if draw(st.booleans()):
-            spec["quota"] = {"cpu": draw(cpu), "memory": draw(memory), "pods": 50}
+            spec["quota"] = {"cpu": draw(quota_cpu), "memory": draw(quota_memory), "pods": 50}
         if draw(st.booleans()):
             spec["network"] = {
                 "allowFrom": [{"name": "mon", "namespaceSelector": {}, "ports": [9090]}]

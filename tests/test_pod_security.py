@@ -256,3 +256,32 @@ def test_a_manifests_pod_template_is_checked_at_its_own_line(tmp_path: Path) -> 
     priv = by_field["spec.template.spec.containers[0].securityContext.privileged"]
     assert priv.position.line == 19
     assert priv.subject == "DaemonSet/team-a/agent"
+
+
+def test_a_team_namespace_labelled_restricted_makes_a_relaxation_an_error(tmp_path: Path) -> None:
+    root = write_fleet(
+        tmp_path,
+        {
+            "teams/team-a.yaml": """\
+            apiVersion: specc.dev/v1alpha1
+            kind: Team
+            metadata: {name: team-a}
+            spec:
+              labels: {pod-security.kubernetes.io/enforce: restricted}
+            """,
+            "apps/w.yaml": """\
+            apiVersion: specc.dev/v1alpha1
+            kind: Service
+            metadata: {name: w, team: team-a}
+            spec:
+              image: x/w:1
+              security: {runAsNonRoot: false}
+            """,
+        },
+    )
+    with pytest.raises(CheckError) as exc:
+        render_path(root, ["dev"])
+    lines = sorted(str(f) for f in exc.value.findings)
+    assert lines[0].startswith(
+        "apps/w.yaml:6:3: Deployment/team-a/w: spec.template.spec.containers[0].securityContext.runAsNonRoot: violates PodSecurity \"restricted\" (enforce, namespace 'team-a')"
+    ), lines
