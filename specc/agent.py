@@ -259,6 +259,7 @@ class Agent:
 
     def _apply(self, render: ClusterRender, commit: str, verb: str) -> str:
         started = time.monotonic()
+        self.healer.hold()
         options = self._sync_options(commit)
         if self.last_render is not None:
             options = replace(options, previous=frozenset(o.key for o in self.last_render.objects))

@@ -94,6 +94,9 @@ class Healer:
         self._desired: dict[ObjectKey, DesiredObject] = {}
         self._adopt: tuple[str, ...] = ()
         self._pending: dict[ObjectKey, Drift] = {}
+        #: While a full sync runs (``hold``): the last event of each object, judged against
+        #: the commit that sync applies once it has succeeded (``arm``), not the one before.
+        self._held: dict[ObjectKey, tuple[str, dict[str, Any]]] | None = None
         #: Differences the server's dry-run found to change nothing, per object.
         self._noop: dict[ObjectKey, tuple[tuple[str, str], ...]] = {}
         #: Heals per object: (count within the window, monotonic time of the last).
@@ -109,8 +112,22 @@ class Healer:
 
     # -- arming -------------------------------------------------------------------------
 
+    def hold(self) -> None:
+        """A full sync starts: its own writes are not drift. Events wait for ``arm``.
+
+        Should the sync fail, they wait for the next one that succeeds: healing a half
+        applied commit back to the previous one would fight the retry of the new one.
+        """
+        with self._lock:
+            if self._held is None:
+                self._held = {}
+            self._pending.clear()
+
     def arm(self, render: ClusterRender, since: float) -> None:
-        """Watch what ``render`` applied; forget drift seen before ``since`` (the sync saw it)."""
+        """Watch what ``render`` applied; forget drift seen before ``since`` (the sync saw it).
+
+        Events held during the sync are judged now, against what it applied.
+        """
         desired = {o.key: o for o in with_membership(render.objects, self.parent)}
         resources: dict[str, Resource] = {}
         for obj in desired.values():
@@ -126,6 +143,9 @@ class Healer:
                 k: d for k, d in self._pending.items() if d.last >= since and k in desired
             }
             self._noop = {k: v for k, v in self._noop.items() if k in desired}
+            held, self._held = self._held or {}, None
+        for kind, seen in held.values():
+            self._on_event(kind, seen)
         self.watch.ensure(resources)
 
     def disarm(self) -> None:
@@ -134,11 +154,16 @@ class Healer:
         with self._lock:
             self._desired = {}
             self._pending.clear()
+            self._held = None
 
     # -- events (watch threads) -----------------------------------------------------------
 
     def _on_event(self, kind: str, obj: dict[str, Any]) -> None:
         key = ObjectKey.of(obj)
+        with self._lock:
+            if self._held is not None:
+                self._held[key] = (kind, obj)
+                return
         desired = self._desired.get(key)
         if desired is None:
             return  # not ours, or pruned by the last sync
@@ -158,6 +183,16 @@ class Healer:
 
     def _on_list(self, group_kind: str, items: list[dict[str, Any]]) -> None:
         """Compare a (re)list with what was applied: events missed while not watching."""
+        with self._lock:
+            if self._held is not None:
+                # A relist during a sync: held like events, and deletions as DELETED.
+                listed = {ObjectKey.of(i): i for i in items}
+                for key, item in listed.items():
+                    self._held[key] = ("MODIFIED", item)
+                for key, desired in self._desired.items():
+                    if key.group_kind == group_kind and key not in listed:
+                        self._held[key] = ("DELETED", desired.body)
+                return
         seen = set()
         for item in items:
             seen.add(ObjectKey.of(item))

@@ -291,19 +291,22 @@ def test_two_agents_elect_one_leader_and_the_other_takes_over(
 def test_sigterm_during_a_sync_leaves_a_state_the_next_start_converges(
     api: ApiServer, repo: Repo, tmp_path: Path
 ) -> None:
-    api.faults.add("/api*", method="PATCH", latency=0.05)
+    # Slow applies: the sync is surely in hand when SIGTERM comes, however loaded the machine.
+    api.faults.add("/api*", method="PATCH", latency=0.3)
     cmd = [
         sys.executable, "-m", "specc", "agent", "--repo", str(repo.remote), "--cluster", CLUSTER,
         "--kubeconfig", str(api.kubeconfig_path), "--listen", "127.0.0.1:0", "--workdir", str(tmp_path / "w"),
         "--no-leader-election", "--interval", "0.2",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and api.log.count("apply") < 8:
+    deadline = time.monotonic() + 120
+    while api.log.count("apply") < 8:
+        assert time.monotonic() < deadline and proc.poll() is None, "the sync never started"
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err.decode()[-2000:]
+    assert status(api).get("lastResult") != "applied"  # it was stopped mid-sync
     api.faults.clear()
     agent = make_agent(api, repo, tmp_path / "again")
     assert agent.step() in ("applied", "healed")

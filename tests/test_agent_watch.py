@@ -21,6 +21,7 @@ from specc.objects import ObjectKey
 from specc.sync import Cluster
 from specc.sync.watch import WatchOptions
 from specc.testing import ApiServer
+from specc.testing.pytest_plugin import KubeTarget
 from tests.test_agent import Repo, make_agent
 
 IMAGE = "ghcr.io/acme/storefront-web:2.14.1"
@@ -195,3 +196,89 @@ def test_a_deleted_object_is_drift_in_the_plan(api: ApiServer, repo: Repo, tmp_p
     assert entry.action == "create" and entry.deleted and entry.reason == "deleted out of band"
     assert entry in plan.drifted
     assert plan.to_dict()["entries"][plan.entries.index(entry)]["deletedOutOfBand"] is True
+
+
+def test_the_healer_heals_a_kubectl_delete_and_edit_on_both_tiers(kube: KubeTarget) -> None:
+    """The watches and the targeted heal against the real kube-apiserver too (one set of tests)."""
+    from specc.errors import Position
+    from specc.healer import Healer
+    from specc.objects import ClusterRender, DesiredObject
+    from specc.sync import ClusterOptions, SyncOptions, sync
+    from specc.sync.inventory import ApplySetParent
+
+    ns = kube.namespace
+    cluster = Cluster.connect(ClusterOptions(kubeconfig=str(kube.kubeconfig_path)))
+    objects = [
+        DesiredObject(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": ns},
+                "data": {"k": "v"},
+            },
+            Position("apps/app.yaml", 3, 1),
+            "Manifests/team/app",
+        )
+        for name in ("gone", "edited")
+    ]
+    render = ClusterRender("dev", "1.33", objects, fleet="acme")
+    options = SyncOptions(parent_namespace=ns)
+    assert sync(cluster, render, options).ok
+    wake = threading.Event()
+    healer = Healer(cluster, ApplySetParent.for_cluster("dev", "acme", ns), wake.set)
+    healer.arm(render, time.monotonic())
+    try:
+        _wait_for(lambda: cluster.stats.requests["watch"] >= 1)
+        cfg = str(kube.kubeconfig_path)
+        run = ["kubectl", "--kubeconfig", cfg, "-n", ns]
+        subprocess.run([*run, "delete", "configmap", "gone"], check=True, capture_output=True)
+        subprocess.run(
+            [*run, "patch", "configmap", "edited", "--type", "merge", "-p", '{"data":{"k":"x"}}'],
+            check=True,
+            capture_output=True,
+        )
+        started = time.monotonic()
+
+        def healed() -> bool:
+            # The agent's loop in small: heal what is due whenever a watch wakes it.
+            wake.wait(0.05)
+            wake.clear()
+            for drift in healer.take(time.monotonic()) or []:
+                healer.heal(drift, options)
+            gone = cluster.get("v1", "ConfigMap", ns, "gone")
+            edited = cluster.get("v1", "ConfigMap", ns, "edited") or {}
+            return gone is not None and edited.get("data") == {"k": "v"}
+
+        _wait_for(healed, 20)
+        took = time.monotonic() - started
+        assert took < 2.0, f"{kube.tier}: healed after {took:.2f} s"
+    finally:
+        healer.disarm()
+
+
+def test_the_agents_own_writes_for_a_new_commit_are_not_drift(
+    api: ApiServer, repo: Repo, running: Callable[..., Agent]
+) -> None:
+    from tests.test_agent import status
+
+    agent = running()
+    repo.edit("apps/storefront/web.yaml", "LOG_FORMAT: json", "LOG_FORMAT: logfmt")
+    repo.edit("apps/storefront/catalog.yaml", "replicas: 2", "replicas: 4")
+    head = repo.commit("more logs")
+    agent.trigger.set()  # as POST /hook does
+    _wait_for(lambda: status(api).get("lastAppliedCommit") == head)
+    # The watches saw every write of that sync; none of them is drift of the new commit.
+    kubectl(api, "delete", "deployment", "web", "-n", "storefront")
+    _wait_for(lambda: _live(api, "Deployment", "storefront", "web") is not None)
+    samples = {
+        s.labels["kind"]: s.value
+        for m in agent.metrics.registry.collect()
+        if m.name == "specc_drift_events"
+        for s in m.samples
+        if s.name.endswith("_total")
+    }
+    assert samples == {"deleted": 1.0}
+    web = _live(api, "Deployment", "storefront", "web")
+    assert web is not None
+    env = web["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "LOG_FORMAT", "value": "logfmt"} in env  # healed to the new commit
