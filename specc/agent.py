@@ -360,6 +360,9 @@ class Agent:
                 held = False
             if held and not self.leading.is_set():
                 self._log(logging.INFO, "became leader", identity=self.options.identity)
+                # A new leader resyncs at once: the cluster may have drifted while it stood
+                # by, and that full sync arms its watches.
+                self.next_resync = 0.0
                 self.trigger.set()
             if not held and self.leading.is_set():
                 self._log(logging.WARNING, "lost leadership", identity=self.options.identity)

@@ -282,3 +282,32 @@ def test_the_agents_own_writes_for_a_new_commit_are_not_drift(
     assert web is not None
     env = web["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "LOG_FORMAT", "value": "logfmt"} in env  # healed to the new commit
+
+
+@pytest.mark.double_only("counts the agent's applies in the double's request log")
+def test_a_field_fought_over_by_another_controller_backs_off(
+    api: ApiServer, running: Callable[..., Agent]
+) -> None:
+    running(heal=HealOptions(burst=3, backoff=1.0))
+    fighter = Cluster(api.api_client())
+    path = "/apis/apps/v1/namespaces/storefront/deployments/web"
+    mark = len(api.requests)
+    started = time.monotonic()
+    fights = 0
+    while time.monotonic() - started < 4.0:
+        image = f"ghcr.io/acme/storefront-web:fight-{fights}"
+        patch = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}}}
+        fighter.request(
+            "patch", "PATCH", path, [("fieldManager", "fighter")], patch,
+            "application/strategic-merge-patch+json",
+        )  # fmt: skip
+        fights += 1
+        time.sleep(0.1)
+    heals = [
+        r for r in api.requests[mark:]
+        if r.verb == "apply" and r.name == "web" and r.resource == "deployments"
+        and r.query.get("dryRun") != "All"
+    ]  # fmt: skip
+    # 3 heals at once, then one after 1 s and one 2 s later: not one per fight.
+    assert 3 <= len(heals) <= 7, (len(heals), fights)
+    assert fights >= 20
