@@ -37,6 +37,10 @@ What a reviewer sees, and why:
   prune budget of a cluster's objects is refused without ``--allow-mass-prune``
   (``mass-prune``); a cluster dropped from fleet.yaml is no longer synced at all
   (``cluster-removed``).
+- Change warnings: a change the API server refuses in place (a StatefulSet's
+  volumeClaimTemplates, serviceName, podManagementPolicy or selector; a Deployment's
+  selector) ``needs-recreate``; a claim template's storage going down is refused by the
+  sync (``storage-decrease``). See :mod:`specc.changerules`.
 """
 
 from __future__ import annotations
@@ -290,13 +294,17 @@ def change_warnings(
     out = []
     forbidden = forbidden_fields(new.key.group_kind, [f.path for f in fields])
     if forbidden:
-        out.append(PruneWarning("needs-recreate", new.ref, recreate_message(forbidden)))
+        out.append(
+            PruneWarning("needs-recreate", new.ref, f"{new.ref} {recreate_message(forbidden)}")
+        )
     if new.key.group_kind == "StatefulSet.apps":
         for c in storage_changes(old.body, new.body):
             if c.decrease:
                 where = new.position_of(("spec", "volumeClaimTemplates"))
                 out.append(
-                    PruneWarning("storage-decrease", new.ref, f"{where}: {decrease_message(c)}")
+                    PruneWarning(
+                        "storage-decrease", new.ref, f"{where}: {new.ref}: {decrease_message(c)}"
+                    )
                 )
     return out
 
