@@ -71,7 +71,9 @@ class Agent:
         self.metrics = metrics or AgentMetrics()
         self.logger = logger or logging.getLogger("specc.agent")
         self.source = GitSource(options.source)
-        self.parent = ApplySetParent.for_cluster(options.cluster)
+        self.parent = ApplySetParent.for_cluster(
+            options.cluster, namespace=options.sync.parent_namespace
+        )
         #: What the loop waits on: a new commit announced (/hook), drift seen by a watch,
         #: a leadership change, or stop. Every wait of the loop ends when it is set.
         self.trigger = _Wake()
