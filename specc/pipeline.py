@@ -25,6 +25,7 @@ def compile_checked(fleet: ValidFleet, clusters: list[str] | None = None) -> lis
     from specc.check import CrdSchemas, check_objects
     from specc.check.podsecurity import check_pod_security
     from specc.check.quota import check_quota
+    from specc.check.selectors import check_selectors
     from specc.compile import compile_fleet, fleet_crd_sources
 
     renders = compile_fleet(fleet, clusters)
@@ -36,6 +37,9 @@ def compile_checked(fleet: ValidFleet, clusters: list[str] | None = None) -> lis
         for f in [
             *check_pod_security(render.objects, render.kubernetes_version),
             *check_quota(render.objects),
+            *check_selectors(
+                render.objects, render.tenancy.shared if render.tenancy else frozenset()
+            ),
         ]:
             (warnings if f.severity == "warning" else findings).append(f)
     if findings:
