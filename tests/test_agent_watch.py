@@ -196,6 +196,12 @@ def test_a_deleted_object_is_drift_in_the_plan(api: ApiServer, repo: Repo, tmp_p
     assert entry.action == "create" and entry.deleted and entry.reason == "deleted out of band"
     assert entry in plan.drifted
     assert plan.to_dict()["entries"][plan.entries.index(entry)]["deletedOutOfBand"] is True
+    from specc.sync import sync
+
+    result = sync(Cluster(api.api_client()), render)
+    (done,) = [r for r in result.results if r.key == entry.key]
+    assert (done.outcome, done.message) == ("created", "deleted out of band")
+    assert [str(e.key) for e in result.plan.drifted] == ["Deployment/storefront/web"]
 
 
 def test_the_healer_heals_a_kubectl_delete_and_edit_on_both_tiers(kube: KubeTarget) -> None:

@@ -770,7 +770,8 @@ def _apply_one(cluster: Cluster, entry: PlanEntry, options: SyncOptions) -> Obje
         )
     except (ObjectError, ClusterError) as exc:
         return ObjectResult(entry.key, "failed", str(exc))
-    return ObjectResult(entry.key, verb, adopted, taken)
+    note = adopted or (DELETED_REASON if entry.deleted else "")
+    return ObjectResult(entry.key, verb, note, taken)
 
 
 def _wait_established(
