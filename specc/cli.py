@@ -461,7 +461,7 @@ def _prepare_sync(
 ) -> tuple[Any, Any, Any, Any]:
     """Return the validated fleet, the cluster's checked render, a client and sync options."""
     from specc.gitinfo import descends, revision
-    from specc.pipeline import render_path
+    from specc.pipeline import compile_checked, validate_path
     from specc.sync import PlanOptions, SyncOptions
 
     root = resolve_fleet(fleet)
@@ -469,7 +469,11 @@ def _prepare_sync(
     if progress is not None:
         progress.phase("render")
     try:
-        valid, (render,) = render_path(root, [cluster_name])
+        valid = validate_path(root)
+        valid.cluster(cluster_name)  # an unknown cluster is a usage error, before any render
+        # A commit is judged whole, as `specc validate` and the agent judge it: an error
+        # only in another cluster's render refuses this cluster's sync too.
+        (render,) = [r for r in compile_checked(valid) if r.cluster == cluster_name]
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
     if progress is not None:

@@ -494,3 +494,31 @@ def test_ip_block_with_a_selector_is_refused(tmp_path: Path) -> None:
     spec = "network:\n  allowFrom: [{name: x, ipBlock: {cidr: 10.0.0.0/8}, podSelector: {a: b}}]\n"
     (found,) = errors(fleet(tmp_path, {"teams/alpha.yaml": _team_with(spec)}))
     assert "ipBlock cannot be combined" in found
+
+
+# --- a commit is judged whole -------------------------------------------------------------
+
+
+def test_an_error_only_in_another_clusters_render_refuses_the_sync_of_this_one(
+    tmp_path: Path,
+) -> None:
+    two = (
+        "apiVersion: specc.dev/v1alpha1\nkind: Fleet\nmetadata: {name: t}\nspec:\n"
+        "  environments: [{name: dev}, {name: prod}]\n"
+        "  clusters:\n    - {name: c1, environment: dev}\n    - {name: c2, environment: prod}\n"
+    )
+    broken = manifests(CRB) + "placement: {clusters: [c2]}\n"
+    root = fleet(tmp_path, {"fleet.yaml": two, "apps/alpha/raw.yaml": broken})
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
+    for command in ("sync", "plan"):
+        result = CliRunner().invoke(
+            cli, [command, str(root), "--cluster", "c1", "--kubeconfig", str(kubeconfig)]
+        )
+        assert result.exit_code == 1, result.output
+        assert "apps/alpha/raw.yaml:6:7: error: ClusterRoleBinding/own-the-cluster" in result.output
+        assert "127.0.0.1:1" not in result.output  # refused before connecting
