@@ -163,10 +163,13 @@ class RichProgress(Progress):
         )
         self._task: Any = None
         self._lock = threading.Lock()
-        self._bars.start()
+        self._running = False
 
     def phase(self, name: str, total: int | None = None) -> None:
         with self._lock:
+            if not self._running:  # first phase, or a phase after close()
+                self._bars.start()
+                self._running = True
             if self._task is not None:
                 self._bars.remove_task(self._task)
             self._task = self._bars.add_task(f"{self.prefix}: {name}", total=total, detail="")
@@ -188,7 +191,9 @@ class RichProgress(Progress):
 
     def close(self) -> None:
         with self._lock:
-            self._bars.stop()
+            if self._running:
+                self._bars.stop()
+                self._running = False
 
 
 def style(stream: IO[str] | None = None) -> str:

@@ -157,3 +157,23 @@ def test_sync_once_applies_once_and_exits_with_the_syncs_code(api: ApiServer, fl
     edit(fleet, "apps/storefront/web.yaml", "LOG_FORMAT: json", "LOG_FORMAT: text")
     failed = run("sync", str(fleet), "--cluster", "dev", "--once", *_kube(api))
     assert failed.exit_code == 1, failed.output
+
+
+def test_the_terminal_display_prints_notes_and_survives_a_phase_after_close() -> None:
+    from rich.console import Console
+
+    from specc.progress import RichProgress
+
+    out = io.StringIO()
+    p = RichProgress("sync dev", console=Console(file=out, force_terminal=True, width=100))
+    p.phase("apply wave 1/1", total=2)
+    p.advance()
+    p.note("PATCH /x: HTTP 503, retry 1 in 0.5 s")
+    p.advance()
+    p.close()
+    p.phase("wait for health", total=1)  # the CLI waits after the sync's own phases
+    p.update(1, "Deployment/web/web: 1/1 ready")
+    p.close()
+    text = out.getvalue()
+    assert "PATCH /x: HTTP 503, retry 1 in 0.5 s" in text
+    assert "wait for health" in text and "1/1" in text
