@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from specc.agent import SyncFailed
+from specc.errors import Position
+from specc.objects import ClusterRender, DesiredObject
 from specc.pipeline import render_path
 from specc.progress import Progress
 from specc.sync import Cluster, ClusterOptions, SyncOptions, sync
@@ -20,10 +22,12 @@ from specc.sync.apply import read_status
 from specc.sync.cluster import ApiError
 from specc.sync.inventory import ApplySetParent
 from specc.testing import ApiServer
+from specc.testing.pytest_plugin import KubeTarget
 from tests.clusters import run
 from tests.test_agent import CLUSTER, Repo, git, make_agent
 
 PARENT = ApplySetParent.for_cluster(CLUSTER)
+ORIGIN = "Manifests/team/app"
 PARENT_PATH = f"/api/v1/namespaces/{PARENT.namespace}/configmaps/{PARENT.name}"
 
 
@@ -202,3 +206,23 @@ def test_members_someone_else_labelled_are_no_sign_of_a_lost_parent(
     assert refused.exit_code == 1 and "is missing" in said, refused.output
     assert "planted" not in said
     assert cluster.get("v1", "ConfigMap", "default", "planted") is not None
+
+
+def test_a_deleted_parent_refuses_on_both_tiers(kube: KubeTarget) -> None:
+    ns = kube.namespace
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": ns}}
+    objects = [DesiredObject({**body, "data": {"k": "v"}}, Position("apps/a.yaml", 3, 1), ORIGIN)]
+    render = ClusterRender("dev", "1.33", objects, fleet="acme")
+    options = SyncOptions(parent_namespace=ns)
+    cluster = Cluster.connect(ClusterOptions(kubeconfig=str(kube.kubeconfig_path)))
+    assert sync(cluster, render, options).ok
+    parent = ApplySetParent.for_cluster("dev", "acme", ns)
+    assert cluster.delete(parent.key, "v1")
+    after = Cluster.connect(ClusterOptions(kubeconfig=str(kube.kubeconfig_path)))
+    refused = sync(after, render, options)
+    assert not refused.ok and after.stats.writes == 0
+    (why,) = refused.refused
+    assert f"the ApplySet parent {ns}/specc-dev is missing" in why and f"ConfigMap/{ns}/a" in why
+    assert sync(after, render, replace(options, allow_rewind=True)).ok
+    assert read_status(after, parent)["lastResult"] == "applied"
+    assert sync(after, render, options).ok
