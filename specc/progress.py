@@ -187,7 +187,9 @@ class RichProgress(Progress):
     def note(self, text: str) -> None:
         from rich.markup import escape
 
-        self._bars.console.print(f"[yellow]{escape(self.prefix)}:[/] {escape(text)}")
+        self._bars.console.print(
+            f"[yellow]{escape(self.prefix)}:[/] {escape(text)}", highlight=False
+        )
 
     def close(self) -> None:
         with self._lock:
