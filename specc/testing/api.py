@@ -19,7 +19,7 @@ import itertools
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -816,6 +816,10 @@ class Cluster:
         warnings = request.headers.pop("x-specc-warnings", "")
         if warnings:
             headers["Warning"] = f'299 - "{warnings}"'
+        pod_security = self._admit_pod_security(target, new)
+        if pod_security:
+            quoted = pod_security.replace("\\", "\\\\").replace('"', '\\"')
+            headers["Warning"] = f'299 - "{quoted}"'
         if live is not None:
             new["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
             if new == live and (rt.group, rt.kind) not in _ALWAYS_REWRITTEN:
@@ -852,6 +856,42 @@ class Cluster:
             raise st.invalid(rt.group, rt.kind, target.name, causes)
         if (rt.group, rt.kind) == ("", "PersistentVolumeClaim") and live is not None:
             self._admit_claim_resize(target, live, new)
+
+    def _admit_pod_security(self, target: Target, new: dict[str, Any]) -> str:
+        """Act as PodSecurity admission (version latest): refuse a Pod that violates its
+        namespace's ``enforce`` level (403); return the warning for a Pod or a workload's
+        pod template that violates the ``warn`` level ("" when none)."""
+        from specc.check import podsecurity as pss
+
+        rt = target.rt
+        where = pss.TEMPLATE_PATHS.get((rt.group_version, rt.kind))
+        if where is None or not target.namespace:
+            return ""
+        ns = self.store.get(("", "namespaces"), ("", target.namespace)) or {}
+        labels = (ns.get("metadata") or {}).get("labels") or {}
+        template: Any = new
+        for key in where:
+            template = template.get(key) if isinstance(template, dict) else None
+        if not isinstance(template, dict):
+            return ""
+
+        def said(level: str) -> str:
+            if level not in ("baseline", "restricted"):
+                return ""
+            found = pss.pod_violations(template, cast("pss.Level", level))
+            messages = list(dict.fromkeys(v.message for v in found))
+            return f'PodSecurity "{level}:latest": ' + ", ".join(messages) if messages else ""
+
+        enforce = said(str(labels.get(pss.LABEL + "enforce", "")))
+        if enforce and rt.kind == "Pod":
+            raise st.ApiError(
+                403,
+                f'{rt.plural} "{target.name}" is forbidden: violates {enforce}',
+                "Forbidden",
+                {"name": target.name, "kind": rt.plural},
+            )
+        warn = said(str(labels.get(pss.LABEL + "warn", "")))
+        return f"would violate {warn}" if warn else ""
 
     def _admit_claim_resize(
         self, target: Target, live: dict[str, Any], new: dict[str, Any]

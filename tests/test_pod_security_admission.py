@@ -1,4 +1,4 @@
-"""Pod Security on the real control plane: its PodSecurity admission is the judge.
+"""Pod Security admission, on the double and on the real control plane (the judge).
 
 The whole rendered example fleet goes into namespaces labelled
 ``pod-security.kubernetes.io/enforce=restricted`` and ``warn=restricted``: every
@@ -13,14 +13,10 @@ import copy
 import json
 from typing import Any
 
-import pytest
-
 from specc.check.podsecurity import TEMPLATE_PATHS, pod_violations
 from specc.pipeline import render_path
-from specc.testing.pytest_plugin import REAL_GROUP, KubeTarget
+from specc.testing.pytest_plugin import KubeTarget
 from tests.render_helpers import EXAMPLE_FLEET
-
-pytestmark = [pytest.mark.real, pytest.mark.xdist_group(REAL_GROUP)]
 
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
@@ -74,8 +70,8 @@ def _template(obj: dict[str, Any]) -> dict[str, Any]:
     return dict(node)
 
 
-def test_the_rendered_fleet_meets_restricted_on_the_real_api_server(real_kube: KubeTarget) -> None:
-    api = real_kube.api_client()
+def test_the_rendered_fleet_meets_restricted_on_the_api_server(kube: KubeTarget) -> None:
+    api = kube.api_client()
     _, renders = render_path(EXAMPLE_FLEET)
     namespaces: dict[str, str] = {}
     checked = 0
@@ -86,7 +82,7 @@ def test_the_rendered_fleet_meets_restricted_on_the_real_api_server(real_kube: K
                 continue
             ns = obj["metadata"]["namespace"]
             if ns not in namespaces:
-                namespaces[ns] = f"{real_kube.namespace}-{ns}"[:63]
+                namespaces[ns] = f"{kube.namespace}-{ns}"[:63]
                 _namespace(api, namespaces[ns], ("default", "specc-agent"))
             obj["metadata"]["namespace"] = namespaces[ns]
             plural = _PLURAL[obj["kind"]]
@@ -119,11 +115,11 @@ def test_the_rendered_fleet_meets_restricted_on_the_real_api_server(real_kube: K
 
 
 def test_a_pod_without_security_context_is_refused_by_the_api_server_and_by_specc(
-    real_kube: KubeTarget,
+    kube: KubeTarget,
 ) -> None:
     """Seen: no rendered pod had a securityContext, and restricted rejects such pods."""
-    api = real_kube.api_client()
-    ns = f"{real_kube.namespace}-r"
+    api = kube.api_client()
+    ns = f"{kube.namespace}-r"
     _namespace(api, ns)
     template = {
         "metadata": {"labels": {"app": "old"}},
