@@ -195,6 +195,11 @@ class TenancyPolicy:
         """Return why ``obj``'s team may not declare it ("" when it may)."""
         parts = obj.origin.split("/")
         if len(parts) == 2 and parts[0] == "Team":
+            # specc builds these; only the namespace may clash, with an agent namespace
+            # chosen at sync time (--parent-namespace) that validate could not know.
+            ns = obj.name if obj.kind == "Namespace" and obj.api_version == "v1" else obj.namespace
+            if ns is not None and reserved_namespace(ns, self.agent_namespace):
+                return f"team {parts[1]!r}: {reserved_namespace(ns, self.agent_namespace)}"
             return ""
         team = parts[1] if len(parts) == 3 else ""
         if team not in self.namespaces:

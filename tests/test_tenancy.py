@@ -522,3 +522,16 @@ def test_an_error_only_in_another_clusters_render_refuses_the_sync_of_this_one(
         assert result.exit_code == 1, result.output
         assert "apps/alpha/raw.yaml:6:7: error: ClusterRoleBinding/own-the-cluster" in result.output
         assert "127.0.0.1:1" not in result.output  # refused before connecting
+
+
+def test_a_team_namespace_that_is_the_agents_chosen_namespace_is_refused_by_the_sync(
+    tmp_path: Path,
+) -> None:
+    from specc.sync.apply import tenancy_refusals
+
+    root = fleet(tmp_path, {"teams/alpha.yaml": team("alpha", "ops")})
+    (render,) = render_path(root)[1]
+    assert tenancy_refusals(render, "specc-system") == []
+    refused = tenancy_refusals(render, "ops")
+    assert refused and all("is the specc agent's" in r for r in refused)
+    assert any(r.startswith("Namespace/ops: ") for r in refused)
