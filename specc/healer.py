@@ -29,6 +29,7 @@ from specc.sync.cluster import Cluster, Resource
 from specc.sync.inventory import PART_OF, ApplySetParent, with_membership
 from specc.sync.plan import DELETED_REASON, Observed, compare
 from specc.sync.watch import InventoryWatch, WatchOptions
+from specc.sync.waves import wave_of
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Drift:
     seen: float
     last: float
     not_before: float = 0.0
+    #: Heals of this drift that failed (its namespace gone too, a webhook down...).
+    failures: int = 0
 
     def describe(self) -> str:
         return DELETED_REASON if self.why == "deleted" else "changed: " + ", ".join(self.fields)
@@ -254,7 +257,8 @@ class Healer:
                         continue
                 del self._pending[d.key]
                 out.append(d)
-            return out
+            # Namespaces before what lives in them, as a sync's waves go.
+            return sorted(out, key=lambda d: (wave_of(d.key), d.key))
 
     def heal(self, drift: Drift, options: SyncOptions) -> Heal | None:
         """Plan and apply ``drift``'s object alone; None if it is no longer applied."""
@@ -264,7 +268,15 @@ class Healer:
         result = heal(self.cluster, desired, self.parent.id, Observed(), options, self._adopt)
         now = time.monotonic()
         with self._lock:
-            if result.wrote:
+            if result.result is not None and result.result.outcome == "failed":
+                # No event may come to retry it: queue it again, backing off.
+                drift.failures += 1
+                wait = min(
+                    self.options.backoff * 2 ** (drift.failures - 1), self.options.max_backoff
+                )
+                drift.not_before = now + wait
+                self._pending.setdefault(drift.key, drift)
+            elif result.wrote:
                 count, last = self._history.get(drift.key, (0, 0.0))
                 count = 0 if now - last > self.options.window else count
                 self._history[drift.key] = (count + 1, now)

@@ -317,3 +317,17 @@ def test_a_field_fought_over_by_another_controller_backs_off(
     # 3 heals at once, then one after 1 s and one 2 s later: not one per fight.
     assert 3 <= len(heals) <= 7, (len(heals), fights)
     assert fights >= 20
+
+
+@pytest.mark.double_only("injects a failure into the heal's apply")
+def test_a_heal_that_fails_is_retried_without_another_event(
+    api: ApiServer, running: Callable[..., Agent]
+) -> None:
+    running()
+    rule = api.faults.add(
+        "/apis/apps/v1/namespaces/storefront/deployments/web", method="PATCH", status=500, times=1
+    )
+    kubectl(api, "delete", "deployment", "web", "-n", "storefront")
+    took = _wait_for(lambda: _live(api, "Deployment", "storefront", "web") is not None, 20)
+    assert rule.fired == 1  # the first apply failed; the retry, a second later, healed it
+    assert took >= 0.5
