@@ -4,7 +4,8 @@ The whole rendered example fleet goes into namespaces labelled
 ``pod-security.kubernetes.io/enforce=restricted`` and ``warn=restricted``: every
 workload (server-side dry run) draws no warning, and a Pod made from each template is
 admitted. A pod as specc used to render it (no securityContext) is refused, and specc's
-own check says the same of it.
+own check says the same of it. And each pod of the check's own table is judged by the
+real admission as specc judges it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import copy
 import json
 from typing import Any
 
+import pytest
+
 from specc.check.podsecurity import TEMPLATE_PATHS, pod_violations
 from specc.pipeline import render_path
-from specc.testing.pytest_plugin import KubeTarget
+from specc.testing.pytest_plugin import REAL_GROUP, KubeTarget
 from tests.render_helpers import EXAMPLE_FLEET
 
 RESTRICTED = {
@@ -146,3 +149,45 @@ def test_a_pod_without_security_context_is_refused_by_the_api_server_and_by_spec
     status, warnings, data = _send(api, "POST", _path("apps/v1", "deployments", ns), deploy)
     assert status == 201, data
     assert any("would violate PodSecurity" in w and "restricted:latest" in w for w in warnings)
+
+
+@pytest.mark.real
+@pytest.mark.xdist_group(REAL_GROUP)
+def test_specc_names_the_controls_that_the_real_admission_refuses(real_kube: KubeTarget) -> None:
+    """Each pod of the check's table, created in a namespace enforcing its level: the
+    real PodSecurity admission refuses exactly those specc finds fault with, naming the
+    same controls."""
+    from tests.test_pod_security import CASES
+
+    api = real_kube.api_client()
+    made: set[str] = set()
+    wrong: list[tuple[int, str, Any]] = []
+    invalid: list[int] = []
+    for i, (template, level, _) in enumerate(CASES):
+        if level == "privileged":
+            continue
+        ns = f"{real_kube.namespace}-{level}"
+        if ns not in made:
+            status, _, data = _send(api, "POST", "/api/v1/namespaces", {"metadata": {"name": ns, "labels": {"pod-security.kubernetes.io/enforce": level}}})  # fmt: skip
+            assert status == 201, data
+            status, _, data = _send(api, "POST", f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": "default"}})  # fmt: skip
+            assert status in (201, 409), data
+            made.add(ns)
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"case-{i}"}, "spec": copy.deepcopy(template["spec"])}  # fmt: skip
+        status, _, data = _send(api, "POST", _path("v1", "pods", ns), pod)
+        ours = {v.message.split(" (")[0] for v in pod_violations(template, level)}  # type: ignore[arg-type]
+        if status == 422:  # not a valid pod at all (procMount Unmasked needs hostUsers: false)
+            invalid.append(i)
+            continue
+        if not ours:
+            if status != 201:
+                wrong.append((i, "refused", data.get("message")))
+            continue
+        if status != 403:
+            wrong.append((i, f"admitted ({status}) though specc says {sorted(ours)}", data.get("message")))  # fmt: skip
+            continue
+        wrong += [
+            (i, control, data["message"]) for control in ours if control not in data["message"]
+        ]
+    assert wrong == []
+    assert len(invalid) <= 1, invalid

@@ -229,7 +229,8 @@ def _baseline(spec: dict[str, Any], annotations: dict[str, Any], minor: int) -> 
                 )
         yield from _apparmor(b, (*loc, "securityContext"), sc, f'container "{name}"')
         yield from _selinux(b, (*loc, "securityContext"), sc, f'container "{name}"')
-        if sc.get("procMount") not in (None, "Default"):
+        # A pod in its own user namespace (hostUsers: false) may unmask /proc (1.33+).
+        if sc.get("procMount") not in (None, "Default") and spec.get("hostUsers") is not False:
             yield Violation(
                 b,
                 (*loc, "securityContext", "procMount"),
