@@ -26,8 +26,9 @@ from typing import Any
 
 from specc.objects import PRUNE_ANNOTATION, RECREATE_ANNOTATION, ClusterRender, DesiredObject
 
-#: What applying (server-side apply creates through PATCH), observing and pruning take.
-SYNC_VERBS = ["create", "delete", "get", "list", "patch"]
+#: What applying (server-side apply creates through PATCH), observing and pruning take;
+#: ``watch`` because the agent watches every group-kind of its inventory to heal drift.
+SYNC_VERBS = ["create", "delete", "get", "list", "patch", "watch"]
 RBAC_GROUP = "rbac.authorization.k8s.io"
 RBAC_RESOURCES = {
     "ClusterRole": "clusterroles",
@@ -165,14 +166,18 @@ def _recreatable(obj: DesiredObject) -> bool:
 
 
 def _rbac_rules(objects: list[DesiredObject]) -> list[dict[str, Any]]:
-    """Return the rules for roles and bindings: writes by name, list and delete unnamed."""
+    """Return the rules for roles and bindings: writes by name; list, watch, delete unnamed."""
     names: dict[str, set[str]] = defaultdict(set)
     for obj in objects:
         names[RBAC_RESOURCES[obj.kind]].add(obj.key.name)
     if not names:
         return []
     rules: list[dict[str, Any]] = [
-        {"apiGroups": [RBAC_GROUP], "resources": sorted(names), "verbs": ["delete", "list"]}
+        {
+            "apiGroups": [RBAC_GROUP],
+            "resources": sorted(names),
+            "verbs": ["delete", "list", "watch"],
+        }
     ]
     for resource in sorted(names):
         rules.append(
