@@ -386,7 +386,7 @@ def validate_fleet(raw: RawFleet) -> ValidFleet:
         seen[app.key] = doc
         apps.append(app)
         findings.extend(_app_rules(raw.root, app, teams, broken_teams, fleet_model))
-        warnings.extend(_app_warnings(app))
+        warnings.extend(_app_warnings(app, fleet_model))
 
     if findings or fleet_model is None or fleet_doc is None:
         raise ValidationError(findings)
@@ -429,17 +429,29 @@ def _grant_problems(
     return out
 
 
-def _app_warnings(app: ValidApp) -> list[Finding]:
-    """Return the warnings of one app: rules Prometheus evaluates twice."""
+def _app_warnings(app: ValidApp, fleet: Fleet | None = None) -> list[Finding]:
+    """Return the warnings of one app (rules Prometheus evaluates twice), overrides merged too."""
     from specc.spec.monitoring import MonitoringStack, rule_warnings
 
     if not isinstance(app.model, MonitoringStack):
         return []
-    out = []
-    for loc, message in rule_warnings(app.model.spec.rules):
-        full = ("spec", "rules", *loc)
-        out.append(Finding(app.doc.source.value(full), message, _dotted(full), severity="warning"))
-    return out
+    variants: list[tuple[MonitoringStack, SourceMap, list[FieldPath]]] = [
+        (app.model, app.doc.source, [])
+    ]
+    for c in fleet.spec.clusters if fleet is not None else []:
+        chain = override_chain(app.doc.data, c)
+        if chain:
+            merged, source = apply_overrides(app.doc.data, app.doc.source, chain)
+            model, _ = typed(MonitoringStack, merged, source)
+            if model is not None:
+                variants.append((model, source, chain))
+    out = set()
+    for model, source, chain in variants:
+        for loc, message in rule_warnings(model.spec.rules):
+            full = ("spec", "rules", *loc)
+            found = Finding(source.value(full), message, _dotted(full), severity="warning")
+            out.add(_in_override(app.doc, chain, found) if chain else found)
+    return sorted(out)
 
 
 def _dup(doc: Document, loc: FieldPath, what: str, first: Document) -> Finding:

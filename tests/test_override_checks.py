@@ -115,3 +115,22 @@ def test_a_service_override_into_a_plaintext_value_stays_checked(tmp_path: Path)
     root = fleet(tmp_path, {"fleet.yaml": FLEET2, "apps/alpha/web.yaml": svc})
     found = errors(root)
     assert any(e.startswith("apps/alpha/web.yaml:10:") and "latest" in e for e in found), found
+
+
+def test_an_overrides_duplicate_rule_warns_at_the_override(tmp_path: Path) -> None:
+    stack = (
+        "apiVersion: specc.dev/v1alpha1\nkind: MonitoringStack\nmetadata: {name: mon, team: alpha}\n"
+        "spec:\n  prometheus: {storage: {size: 1Gi}}\n"
+        "  rules:\n    groups:\n      - name: g\n        rules:\n          - {record: 'x:y', expr: up}\n"
+        "overrides:\n  environments:\n    prod:\n      rules:\n        groups:\n"
+        "          - name: g\n            rules:\n"
+        "              - {record: 'x:y', expr: up}\n              - {record: 'x:y', expr: up}\n"
+    )
+    from specc.pipeline import validate_path
+
+    root = fleet(tmp_path, {"fleet.yaml": FLEET2, "apps/alpha/mon.yaml": stack})
+    warnings = [str(f) for f in validate_path(root).warnings]
+    assert any(
+        w.startswith("apps/alpha/mon.yaml:19:") and "overrides.environments.prod.rules" in w
+        for w in warnings
+    ), warnings
