@@ -119,6 +119,20 @@ def check_selectors(
         elif _makes_unseen(obj.api_version.partition("/")[0]):
             custom.add(ns)  # an operator's resource: it may make pods or Services we cannot see
 
+    # (namespace, key, value) → pods carrying that label: a selector's first matchLabels
+    # pair narrows its candidates, so a namespace of many apps costs no selectors × pods.
+    by_label: dict[tuple[str, str, str], list[tuple[Labels, DesiredObject]]] = defaultdict(list)
+    for ns, entries in pods.items():
+        for labels, obj in entries:
+            for key, value in labels.items():
+                by_label[(ns, key, value)].append((labels, obj))
+
+    def candidates(ns: str, selector: dict[str, Any]) -> list[tuple[Labels, DesiredObject]]:
+        first = next(iter((selector.get("matchLabels") or {}).items()), None)
+        if first is None:
+            return pods[ns]
+        return by_label.get((ns, str(first[0]), str(first[1])), [])
+
     def severity(ns: str) -> Severity:
         # Warnings only (see the module docstring); the wording tells the two cases apart.
         return "warning"
@@ -135,7 +149,7 @@ def check_selectors(
 
     def pod_selector(obj: DesiredObject, loc: tuple[str, ...], selector: dict[str, Any]) -> None:
         ns = obj.namespace or ""
-        hit = [o for labels, o in pods[ns] if matches(selector, labels)]
+        hit = [o for labels, o in candidates(ns, selector) if matches(selector, labels)]
         if not hit:
             report(
                 obj,
