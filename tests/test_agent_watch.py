@@ -331,3 +331,76 @@ def test_a_heal_that_fails_is_retried_without_another_event(
     took = _wait_for(lambda: _live(api, "Deployment", "storefront", "web") is not None, 20)
     assert rule.fired == 1  # the first apply failed; the retry, a second later, healed it
     assert took >= 0.5
+
+
+def test_a_running_agent_heals_on_both_tiers(kube: KubeTarget, tmp_path: Path) -> None:
+    """The whole agent, its parent in the test's namespace, against the double and kube-apiserver."""
+    from specc.agent import AgentOptions
+    from specc.source import GitSourceOptions
+    from specc.sync import ClusterOptions, SyncOptions
+    from tests.test_agent import git
+
+    ns = kube.namespace
+    work, remote = tmp_path / "work", tmp_path / "remote.git"
+    git(tmp_path, "init", "--bare", "--quiet", "-b", "main", str(remote))
+    git(tmp_path, "init", "--quiet", "-b", "main", str(work))
+    (work / "fleet/teams").mkdir(parents=True)
+    (work / "fleet/apps").mkdir()
+    (work / "fleet/fleet.yaml").write_text(
+        "apiVersion: specc.dev/v1alpha1\nkind: Fleet\nmetadata: {name: acme}\n"
+        "spec:\n  environments: [{name: dev}]\n"
+        "  clusters: [{name: dev, environment: dev, kubernetesVersion: '1.33'}]\n"
+    )
+    (work / "fleet/teams/t.yaml").write_text(
+        f"apiVersion: specc.dev/v1alpha1\nkind: Team\nmetadata: {{name: {ns}}}\nspec: {{}}\n"
+    )
+    (work / "fleet/apps/m.yaml").write_text(
+        "apiVersion: specc.dev/v1alpha1\nkind: Manifests\n"
+        f"metadata: {{name: m, team: {ns}}}\n"
+        "spec:\n  objects:\n"
+        "  - {apiVersion: v1, kind: ConfigMap, metadata: {name: gone}, data: {k: v}}\n"
+        "  - {apiVersion: v1, kind: ConfigMap, metadata: {name: edited}, data: {k: v}}\n"
+    )
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "fleet")
+    git(work, "push", "--quiet", str(remote), "main")
+    cluster = Cluster.connect(ClusterOptions(kubeconfig=str(kube.kubeconfig_path)))
+    agent = Agent(
+        AgentOptions(
+            source=GitSourceOptions(url=str(remote), workdir=tmp_path / "mirror"),
+            cluster="dev",
+            interval=600.0,
+            resync=3600.0,
+            listen=None,
+            leader_election=False,
+            # Not the team's namespace: tenancy keeps teams out of the agent's own.
+            sync=SyncOptions(parent_namespace=f"{ns}-inventory"),
+        ),
+        cluster,
+    )
+    thread = threading.Thread(target=agent.run, daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: agent.healer.watch.group_kinds, 60)
+        _wait_for(lambda: cluster.stats.requests["watch"] >= len(agent.healer.watch.group_kinds))
+        run = ["kubectl", "--kubeconfig", str(kube.kubeconfig_path), "-n", ns]
+        subprocess.run([*run, "delete", "configmap", "gone"], check=True, capture_output=True)
+        subprocess.run(
+            [*run, "patch", "configmap", "edited", "--type", "merge", "-p", '{"data":{"k":"x"}}'],
+            check=True,
+            capture_output=True,
+        )
+        check = Cluster.connect(ClusterOptions(kubeconfig=str(kube.kubeconfig_path)))
+
+        def healed() -> bool:
+            edited = check.get("v1", "ConfigMap", ns, "edited") or {}
+            return bool(check.get("v1", "ConfigMap", ns, "gone")) and edited.get("data") == {
+                "k": "v"
+            }
+
+        took = _wait_for(healed, 20)
+        assert took < 2.0, f"{kube.tier}: healed after {took:.2f} s"
+    finally:
+        agent.stop.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
