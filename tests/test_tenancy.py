@@ -535,3 +535,29 @@ def test_a_team_namespace_that_is_the_agents_chosen_namespace_is_refused_by_the_
     refused = tenancy_refusals(render, "ops")
     assert refused and all("is the specc agent's" in r for r in refused)
     assert any(r.startswith("Namespace/ops: ") for r in refused)
+
+
+def test_an_object_placed_in_a_namespace_of_a_kind_the_cluster_serves_cluster_scoped_is_refused(
+    kube: KubeTarget,
+) -> None:
+    # What a fleet CRD claiming Namespaced for a cluster-scoped kind would make: the sync
+    # trusts the cluster's discovery over the render and writes nothing.
+    from specc.objects import ClusterRender
+
+    body = {
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": "sneaky", "namespace": kube.namespace},
+        "value": 1,
+    }
+    render = ClusterRender(
+        "dev", "1.33", [DesiredObject(body, Position("apps/a.yaml", 6, 7), "Manifests/t/a")]
+    )
+    cluster = Cluster.connect(ClusterOptions(kubeconfig=str(kube.kubeconfig_path)))
+    result = sync(cluster, render, SyncOptions(parent_namespace=kube.namespace))
+    assert not result.ok
+    assert any(
+        "serves scheduling.k8s.io/v1 PriorityClass as cluster-scoped" in r for r in result.refused
+    )
+    assert cluster.get("scheduling.k8s.io/v1", "PriorityClass", None, "sneaky") is None
+    assert cluster.stats.requests["patch"] == 0

@@ -349,6 +349,9 @@ def plan_cluster(
     options.progress.phase("observe", total=len(render.objects))
     parents = list_parents(cluster, parent.namespace)
     warnings = check_identity(cluster, parent, parents, options.allow_cluster_mismatch)
+    mismatched = scope_mismatches(cluster, render)
+    if mismatched:
+        return Plan(render.cluster, refusals=mismatched), parent, None
     desired = with_membership(render.objects, parent)
     live, observed = observe(cluster, parent, desired, parents, options.concurrency)
     options.progress.update(len(render.objects))
@@ -434,6 +437,33 @@ def heal(
     if entry.action not in ("create", "configure", "adopt"):
         return Heal(entry)
     return Heal(entry, _apply_one(cluster, entry, options))
+
+
+def scope_mismatches(cluster: Cluster, render: ClusterRender) -> list[str]:
+    """Return the objects whose namespace disagrees with the scope the cluster serves.
+
+    Tenancy was judged with the scopes of the Kubernetes release and the fleet's CRDs;
+    a CRD in the fleet that says Namespaced for a kind the cluster serves cluster-scoped
+    would otherwise let a team's "namespaced" object be applied cluster-wide. Kinds the
+    cluster does not serve yet (a CRD the render brings) are judged by the fleet alone.
+    """
+    out = []
+    seen: dict[tuple[str, str], bool | None] = {}
+    for obj in render.objects:
+        kind = (obj.api_version, obj.kind)
+        if kind not in seen:
+            res = cluster.resource(*kind)
+            seen[kind] = None if res is None else res.namespaced
+        served = seen[kind]
+        if served is not None and served != bool(obj.namespace):
+            scope = "namespaced" if served else "cluster-scoped"
+            placed = "has no namespace" if served else "placed it in a namespace"
+            out.append(
+                f"{obj.ref}: the cluster serves {obj.api_version} {obj.kind} as {scope}, but "
+                f"the render {placed} for it (a CRD in the fleet of another scope than the "
+                f"cluster's?) ({obj.source})"
+            )
+    return out
 
 
 def _check_lineage(result: Plan, live_parent: dict[str, Any] | None, options: SyncOptions) -> None:
