@@ -98,3 +98,26 @@ def name_problem(group_kind: str, name: str, body: dict[str, Any] | None = None)
         if isinstance(plural, str) and isinstance(group, str) and name != f"{plural}.{group}":
             return f"{name!r} must be spec.names.plural+'.'+spec.group ({plural}.{group})"
     return ""
+
+
+def metadata_key_problems(meta: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Return (field, key, why) for each label or annotation the API server refuses.
+
+    Label keys and annotation keys are qualified names (an optional DNS-subdomain prefix
+    and ``/``, then at most 63 characters); label values at most 63 characters of the
+    same alphabet, as ValidateLabels and ValidateAnnotations check them.
+    """
+    from specc.spec.base import label_map
+
+    out = []
+    for field in ("labels", "annotations"):
+        entries = meta.get(field)
+        if not isinstance(entries, dict):
+            continue
+        for key, value in entries.items():
+            probe = {str(key): str(value) if field == "labels" else ""}
+            try:
+                label_map(probe)
+            except ValueError as exc:
+                out.append((field, str(key), str(exc).replace("label key", f"{field[:-1]} key")))
+    return out

@@ -115,3 +115,35 @@ def test_a_custom_resource_name_is_checked_at_the_apps_name(tmp_path: Path) -> N
 
     (render,) = render_path(root)[1]
     assert any(o.kind == "Widget" for o in render.objects)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ("{name: a, labels: {'bad key': x}}", "label key 'bad key' is not valid"),
+        (
+            "{name: a, labels: {tier: 'front end'}}",
+            "label value 'front end' of 'tier' is not valid",
+        ),
+        ("{name: a, labels: {tier: " + "v" * 64 + "}}", "is not valid"),
+        ("{name: a, labels: {'Bad_Prefix/x': y}}", "has an invalid prefix"),
+        ("{name: a, annotations: {'-lead': anything}}", "annotation key '-lead' is not valid"),
+    ],
+)
+def test_labels_and_annotations_the_api_server_refuses_fail_at_their_key(
+    tmp_path: Path, metadata: str, message: str
+) -> None:
+    obj = f"- {{apiVersion: v1, kind: ConfigMap, metadata: {metadata}}}\n"
+    found = errors(fleet(tmp_path, {"apps/alpha/raw.yaml": manifests(obj)}))
+    assert any(e.startswith("apps/alpha/raw.yaml:6:") and message in e for e in found), found
+
+
+def test_long_annotation_values_and_empty_label_values_pass(tmp_path: Path) -> None:
+    from specc.pipeline import render_path
+
+    obj = (
+        "- {apiVersion: v1, kind: ConfigMap, metadata: {name: a, labels: {x: ''}, annotations: {n: "
+        + "z" * 5000
+        + "}}}\n"
+    )
+    render_path(fleet(tmp_path, {"apps/alpha/raw.yaml": manifests(obj)}))

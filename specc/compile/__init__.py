@@ -20,7 +20,7 @@ from specc.errors import CompileError, Finding, LoadError
 from specc.limits import size_findings
 from specc.load import Document, SourceMap, read_text, resolve_reference
 from specc.manifests import manifest_objects
-from specc.names import name_problem
+from specc.names import metadata_key_problems, name_problem
 from specc.objects import ClusterRender, DesiredObject
 from specc.placement import apply_overrides, override_chain
 from specc.spec.apps import App, CustomResource, Manifests, Service, StatefulService
@@ -157,6 +157,10 @@ def name_findings(objects: list[DesiredObject]) -> list[Finding]:
         if problem:
             where = obj.position_of(("metadata", "name"))
             out.append(Finding(where, problem, "metadata.name", obj.ref))
+        meta = obj.body.get("metadata")
+        for field, key, why in metadata_key_problems(meta if isinstance(meta, dict) else {}):
+            where = obj.position_of(("metadata", field, key))
+            out.append(Finding(where, why, f"metadata.{field}", obj.ref))
     return out
 
 
