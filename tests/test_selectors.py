@@ -185,3 +185,17 @@ def test_the_example_fleets_selectors_all_match(tmp_path: Path) -> None:
 )
 def test_label_selector_semantics(selector: dict, labels: dict, selected: bool) -> None:
     assert matches(selector, labels) is selected
+
+
+def test_validate_prints_a_selector_warning_at_its_line_and_exits_0(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from specc.cli import cli
+
+    root = fleet(tmp_path, {"apps/alpha/raw.yaml": manifests(upstream(monitored="nothing"))})
+    result = CliRunner().invoke(cli, ["validate", str(root)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "apps/alpha/raw.yaml:30:9: warning: ServiceMonitor/alpha/exporter: spec.selector:"
+        in result.output
+    )
