@@ -154,6 +154,8 @@ def test_steady_state_makes_no_list_between_resyncs(
     api.bookmark_interval = 0.2
     agent = running(heal=HealOptions(watch=WatchOptions(timeout=1)))
     kinds = len(agent.healer.watch.group_kinds)
+    # Each watch starts with its LIST; under load some start after `running` returns.
+    _wait_for(lambda: len({r.resource for r in api.requests if r.verb == "watch"}) >= kinds, 30)
     mark = len(api.requests)
     _wait_for(lambda: sum(r.verb == "watch" for r in api.requests[mark:]) >= 2 * kinds, 30)
     since = api.requests[mark:]
