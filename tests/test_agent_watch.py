@@ -335,6 +335,29 @@ def test_a_heal_that_fails_is_retried_without_another_event(
     assert took >= 0.5
 
 
+@pytest.mark.double_only("injects a failure into the heal's GET")
+def test_a_heal_whose_get_fails_is_retried_without_another_event(
+    api: ApiServer, running: Callable[..., Agent]
+) -> None:
+    """Seen: an error reading the object (500, a dropped connection) escaped the heal, so
+    that drift (and every other one taken with it) waited for the next resync."""
+    running()
+    rule = api.faults.add(
+        "/apis/apps/v1/namespaces/storefront/deployments/web", method="GET", status=500, times=1
+    )
+    Cluster(api.api_client()).delete(
+        ObjectKey("apps", "Deployment", "storefront", "web"), "apps/v1"
+    )
+
+    def stored() -> bool:  # not by GET: the test's own GET would take the fault
+        with api.cluster.store.lock:
+            items = api.cluster.store.items(("apps", "deployments"), "storefront")
+        return any(o["metadata"]["name"] == "web" for o in items)
+
+    _wait_for(stored, 20)
+    assert rule.fired == 1
+
+
 def test_a_running_agent_heals_on_both_tiers(kube: KubeTarget, tmp_path: Path) -> None:
     """The whole agent, its parent in the test's namespace, against the double and kube-apiserver."""
     from specc.agent import AgentOptions

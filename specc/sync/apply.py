@@ -416,7 +416,12 @@ def heal(
     Never prunes; an object now owned by someone else is refused as in a sync.
     """
     key = desired.key
-    live = cluster.get(desired.api_version, desired.kind, desired.namespace, desired.name)
+    try:
+        live = cluster.get(desired.api_version, desired.kind, desired.namespace, desired.name)
+    except SpeccError as exc:
+        # A failed heal, as a failed apply is: the healer queues it again; raised, it
+        # would drop this drift and the others taken with it until the next resync.
+        return Heal(PlanEntry("configure", key, desired), ObjectResult(key, "failed", str(exc)))
     labels = ((live or {}).get("metadata") or {}).get("labels") or {}
     members: dict[ObjectKey, dict[str, Any]] = {}
     existing: dict[ObjectKey, dict[str, Any]] = {}
