@@ -264,6 +264,29 @@ def test_claims_of_a_class_without_expansion_are_named_and_left(
     assert left is not None and left["spec"]["resources"]["requests"]["storage"] == "5Gi"
 
 
+def test_a_claim_already_larger_than_the_new_template_is_not_shrunk(
+    target: KubeTarget, fleet: Path
+) -> None:
+    """Seen: a re-creation wrote the template's new size to every claim, so a claim an
+    operator had expanded beyond it (5Gi -> 20Gi, template 5Gi -> 10Gi) was cut to 10Gi."""
+    cluster = connect(target)
+    _storage_class(cluster, expandable=True)
+    _edit(fleet, "  podManagementPolicy: OrderedReady\n", "  podManagementPolicy: OrderedReady\n  allowRecreate: true\n")  # fmt: skip
+    _, (render,) = render_path(fleet, ["dev"])
+    assert sync(cluster, render, SyncOptions(commit="c1")).ok
+    _bound_claim(target, cluster, "data-ledger-db-0")
+    path = "/api/v1/namespaces/payments/persistentvolumeclaims/data-ledger-db-0"
+    grow = {"spec": {"resources": {"requests": {"storage": "20Gi"}}}}
+    cluster.request("patch", "PATCH", path, body=grow, content_type="application/merge-patch+json")  # fmt: skip
+    _edit(fleet, "storage: {size: 5Gi}", "storage: {size: 10Gi}")
+    _, (bigger,) = render_path(fleet, ["dev"])
+    done = _result(sync(connect(target), bigger), "StatefulSet/payments/ledger-db")
+    assert done.outcome == "configured", done.message
+    assert done.message.endswith("claim data-ledger-db-0 left at 20Gi: already 10Gi or more")
+    kept = connect(target).get("v1", "PersistentVolumeClaim", "payments", "data-ledger-db-0")
+    assert kept is not None and kept["spec"]["resources"]["requests"]["storage"] == "20Gi"
+
+
 def _claim(cluster: Cluster, ns: str, name: str, sc: str) -> None:
     body = {
         "apiVersion": "v1",

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import re
 import time
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from specc.changerules import forbidden_fields, storage_changes
 from specc.errors import SpeccError
 from specc.objects import RECREATE_ANNOTATION
+from specc.quantity import parse_quantity
 from specc.sync.cluster import ApiError
 
 if TYPE_CHECKING:
@@ -110,7 +112,11 @@ def expand_claims(
         return [], False
     res = cluster.resource("v1", "PersistentVolumeClaim")
     assert res is not None
-    claims = cluster.list(res, "", namespace=namespace)
+    try:
+        claims = cluster.list(res, "", namespace=namespace)
+    except SpeccError as exc:
+        # The StatefulSet is re-created already: say why its claims kept their size.
+        return [f"claims not expanded: {exc}"], True
     classes: dict[str, bool] = {}
     notes: list[str] = []
     failed = False
@@ -120,9 +126,23 @@ def expand_claims(
             claim = str(pvc["metadata"]["name"])
             if not own.match(claim):
                 continue
+            asked = _requested(pvc)
+            if asked is not None and asked >= parse_quantity(change.new).value:
+                # Expanded beyond the template already (by hand): writing the template's
+                # size would lower the request, undoing that expansion.
+                size = pvc["spec"]["resources"]["requests"]["storage"]
+                notes.append(f"claim {claim} left at {size}: already {change.new} or more")
+                continue
             sc = str((pvc.get("spec") or {}).get("storageClassName") or "")
             if sc not in classes:
-                found = cluster.get("storage.k8s.io/v1", "StorageClass", None, sc) if sc else None
+                try:
+                    found = (
+                        cluster.get("storage.k8s.io/v1", "StorageClass", None, sc) if sc else None
+                    )
+                except SpeccError as exc:
+                    failed = True
+                    notes.append(f"claim {claim} not expanded: {exc}")
+                    continue
                 classes[sc] = bool((found or {}).get("allowVolumeExpansion"))
             if not classes[sc]:
                 notes.append(
@@ -140,9 +160,18 @@ def expand_claims(
                     "application/merge-patch+json",
                     what=f"PersistentVolumeClaim/{namespace}/{claim}",
                 )
-            except ApiError as exc:
+            except SpeccError as exc:
                 failed = True
                 notes.append(f"claim {claim} not expanded: {exc}")
                 continue
             notes.append(f"claim {claim} expanded to {change.new}")
     return notes, failed
+
+
+def _requested(pvc: dict[str, Any]) -> Fraction | None:
+    """Return the storage a claim requests now (bytes), None if it says none readable."""
+    size = (((pvc.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+    try:
+        return parse_quantity(str(size)).value if size is not None else None
+    except ValueError:
+        return None
