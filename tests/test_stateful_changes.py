@@ -287,6 +287,35 @@ def test_a_claim_already_larger_than_the_new_template_is_not_shrunk(
     assert kept is not None and kept["spec"]["resources"]["requests"]["storage"] == "20Gi"
 
 
+@pytest.mark.double_only("refuses the claims' LIST with an injected 403")
+def test_a_claim_list_refused_after_the_recreate_is_named_not_raised(
+    target: KubeTarget, fleet: Path
+) -> None:
+    """Seen: a 403 listing the claims (RBAC without list on persistentvolumeclaims) left
+    expand_claims as an ApiError: the sync ended there, its status unwritten, after the
+    StatefulSet had been re-created."""
+    assert target.server is not None
+    cluster = connect(target)
+    _storage_class(cluster, expandable=True)
+    _edit(fleet, "  podManagementPolicy: OrderedReady\n", "  podManagementPolicy: OrderedReady\n  allowRecreate: true\n")  # fmt: skip
+    _, (render,) = render_path(fleet, ["dev"])
+    assert sync(cluster, render, SyncOptions(commit="c1")).ok
+    _bound_claim(target, cluster, "data-ledger-db-0")
+    target.server.faults.add(
+        "/api/v1/namespaces/payments/persistentvolumeclaims", method="GET", status=403
+    )
+    _edit(fleet, "storage: {size: 5Gi}", "storage: {size: 10Gi}")
+    _, (bigger,) = render_path(fleet, ["dev"])
+    result = sync(connect(target), bigger, SyncOptions(commit="c2"))
+    done = _result(result, "StatefulSet/payments/ledger-db")
+    assert done.outcome == "failed"
+    assert "re-created (orphan propagation)" in done.message
+    assert "claims not expanded: " in done.message and "403" in done.message
+    target.server.faults.clear()
+    left = connect(target).get("v1", "PersistentVolumeClaim", "payments", "data-ledger-db-0")
+    assert left is not None and left["spec"]["resources"]["requests"]["storage"] == "5Gi"
+
+
 def _claim(cluster: Cluster, ns: str, name: str, sc: str) -> None:
     body = {
         "apiVersion": "v1",
