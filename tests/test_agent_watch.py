@@ -19,7 +19,7 @@ from specc.agent import Agent
 from specc.healer import HealOptions
 from specc.objects import ObjectKey
 from specc.sync import Cluster
-from specc.sync.watch import WatchOptions
+from specc.sync.watch import InventoryWatch, WatchOptions
 from specc.testing import ApiServer
 from specc.testing.pytest_plugin import KubeTarget
 from tests.test_agent import Repo, make_agent
@@ -181,6 +181,34 @@ def test_a_dropped_watch_relists_after_410_gone_and_heals_what_it_missed(
     lists = [r for r in api.requests if r.verb == "list" and r.resource == "deployments"]
     assert len(lists) >= 2  # the first LIST and the relist after 410
     assert agent.healer.watch.group_kinds
+
+
+@pytest.mark.double_only("injects an ERROR event into the watch stream")
+def test_a_watch_failing_with_error_events_backs_off(api: ApiServer) -> None:
+    """Seen: an ERROR event other than 410 (a conversion webhook down, a decode error) was
+    not counted as a failure, so the watch listed again every half second, forever."""
+    cluster = Cluster(api.api_client())
+    resource = cluster.resource("apps/v1", "Deployment")
+    assert resource is not None
+    rule = api.faults.add("/apis/apps/v1/deployments", method="GET", status=500, in_stream=True)
+    restarts: list[str] = []
+    watch = InventoryWatch(
+        cluster,
+        "example=1",
+        lambda _kind, _obj: None,
+        lambda _gk, _items: None,
+        lambda _gk, why: restarts.append(why),
+        WatchOptions(timeout=30, backoff=0.1, max_backoff=5.0),
+    )
+    watch.ensure({"Deployment.apps": resource})
+    try:
+        time.sleep(3.0)
+    finally:
+        watch.close(wait=2.0)
+    lists = [r for r in api.requests if r.verb == "list" and r.resource == "deployments"]
+    # Backing off from 0.1 s (doubling, ±50 %): about 5 rounds in 3 s, not 20 or more.
+    assert rule.fired >= 2 and set(restarts) == {"error"}
+    assert len(lists) <= 8, len(lists)
 
 
 def test_a_deleted_object_is_drift_in_the_plan(api: ApiServer, repo: Repo, tmp_path: Path) -> None:

@@ -100,6 +100,8 @@ class _Watch:
                         reason = "gone" if code == 410 else "error"
                         self.version = ""  # too old, or broken: list again
                         if code != 410:
+                            # Counted, or a watch that fails each time relists twice a second.
+                            failures += 1
                             logger.warning(
                                 "watch of %s failed: %s", self.group_kind, obj.get("message")
                             )

@@ -325,12 +325,17 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         request = Request(self.command, split.path, dict(parse_qsl(split.query)), headers, body)
-        decision = owner.faults.decide(request.method, request.path)
+        decision = owner.faults.decide(request.method, request.path, _watching(request))
         if decision.latency:
             time.sleep(decision.latency)
         if decision.drop:
             self.close_connection = True
             owner._record(request, "dropped", "", "", "", 0, started)
+            return
+        if decision.status is not None and decision.in_stream:
+            reason, message = decision.error()
+            owner._record(request, "fault", "", "", "", decision.status, started)
+            self._stream_error(st.status_body(decision.status, message, reason))
             return
         if decision.status is not None:
             reason, message = decision.error()
@@ -358,6 +363,18 @@ class _Handler(BaseHTTPRequestHandler):
         # Record before answering, so a client that reads the log next sees its request.
         owner._record(request, verb, resource, namespace, name, response.status, started)
         self._send(response)
+
+    def _stream_error(self, status: dict[str, Any]) -> None:
+        """Answer a WATCH with 200 and one ERROR event carrying ``status``, then end it."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = json.dumps({"type": "ERROR", "object": status}, separators=(",", ":")).encode()
+        chunk += b"\n"
+        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n")
+        self.wfile.flush()
+        self.close_connection = True
 
     def _send(self, response: Response) -> None:
         payload = response.raw
@@ -471,6 +488,10 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
         self.close_connection = True
+
+
+def _watching(request: Request) -> bool:
+    return request.method == "GET" and request.query.get("watch") in ("1", "true")
 
 
 class _HTTPServer(ThreadingHTTPServer):

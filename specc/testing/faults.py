@@ -41,6 +41,9 @@ class FaultRule:
     #: ``1`` on 429 and 503, nothing on other statuses.
     retry_after: int | str | None = None
     times: int | None = None
+    #: Only WATCH requests, whose status comes as an ERROR event in a 200 stream, as
+    #: kube-apiserver reports a failure once a watch has begun (a conversion webhook down).
+    in_stream: bool = False
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -86,6 +89,7 @@ class Decision:
     status: int | None = None
     drop: bool = False
     retry_after: int | str | None = None
+    in_stream: bool = False
 
     def error(self) -> tuple[str, str]:
         """Return (reason, message) of the injected status."""
@@ -124,9 +128,10 @@ class Faults:
         drop: bool = False,
         retry_after: int | str | None = None,
         times: int | None = None,
+        in_stream: bool = False,
     ) -> FaultRule:
         """Add a rule and return it (its ``fired`` count shows how often it hit)."""
-        rule = FaultRule(path, method, status, rate, latency, drop, retry_after, times)
+        rule = FaultRule(path, method, status, rate, latency, drop, retry_after, times, in_stream)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -166,15 +171,16 @@ class Faults:
             self._kill_after = None
             self._writes = 0
 
-    def decide(self, method: str, path: str) -> Decision:
-        """Return what to inject for one request."""
+    def decide(self, method: str, path: str, watch: bool = False) -> Decision:
+        """Return what to inject for one request (``watch``: a WATCH, which alone
+        ``in_stream`` rules match)."""
         decision = Decision()
         if self.dead:
             decision.drop = True
             return decision
         with self._lock:
             for rule in self.rules:
-                if not rule.matches(method, path):
+                if not rule.matches(method, path) or (rule.in_stream and not watch):
                     continue
                 if rule.times is not None and rule.fired >= rule.times:
                     continue
@@ -187,6 +193,7 @@ class Faults:
                 if rule.status is not None and decision.status is None:
                     decision.status = rule.status
                     decision.retry_after = rule.retry_after
+                    decision.in_stream = rule.in_stream
         return decision
 
 
