@@ -316,6 +316,36 @@ def test_a_claim_list_refused_after_the_recreate_is_named_not_raised(
     assert left is not None and left["spec"]["resources"]["requests"]["storage"] == "5Gi"
 
 
+def test_an_invalid_value_in_a_field_changed_in_place_never_deletes_the_object(
+    target: KubeTarget, fleet: Path
+) -> None:
+    """Seen: any FieldValueInvalid at a changed field counted as "cannot change in place",
+    so an opted-in StatefulSet whose new replicas the server rejects as invalid (a render
+    that reached the sync another way) was deleted, and its re-creation refused."""
+    import copy
+    import dataclasses
+
+    cluster = connect(target)
+    _edit(fleet, "  podManagementPolicy: OrderedReady\n", "  podManagementPolicy: OrderedReady\n  allowRecreate: true\n")  # fmt: skip
+    _, (render,) = render_path(fleet, ["dev"])
+    assert sync(cluster, render, SyncOptions(commit="c1")).ok
+    before = cluster.get("apps/v1", "StatefulSet", "payments", "ledger-db")
+    assert before is not None
+    objects = []
+    for obj in render.objects:
+        if str(obj.key) == "StatefulSet/payments/ledger-db":
+            body = copy.deepcopy(obj.body)
+            body["spec"]["replicas"] = -1
+            obj = dataclasses.replace(obj, body=body)
+        objects.append(obj)
+    broken = dataclasses.replace(render, objects=objects)
+    done = _result(sync(connect(target), broken), "StatefulSet/payments/ledger-db")
+    assert done.outcome == "failed"
+    assert "greater than or equal to 0" in done.message, done.message
+    after = connect(target).get("apps/v1", "StatefulSet", "payments", "ledger-db")
+    assert after is not None and after["metadata"]["uid"] == before["metadata"]["uid"]
+
+
 def _claim(cluster: Cluster, ns: str, name: str, sc: str) -> None:
     body = {
         "apiVersion": "v1",

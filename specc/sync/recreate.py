@@ -1,10 +1,11 @@
 """Changes the API server refuses in place: recognise them, and re-create on opt-in.
 
-Recognised from the Status of the 422 (``details.causes``: their reason and field), not
-from its words: a refusal is re-creatable when every cause is ``FieldValueForbidden``
-or ``FieldValueInvalid`` at a field this apply changes (a StatefulSet's forbidden
-update names ``spec``). The fields reported are the changed ones under those causes
-(:func:`specc.changerules.forbidden_fields` where it knows the kind).
+Recognised from the Status of the 422 (``details.causes``: their reason and field): a
+refusal is re-creatable when every cause is ``FieldValueForbidden`` or
+``FieldValueInvalid`` at a field this apply changes (a StatefulSet's forbidden update
+names ``spec``) and, as those reasons also mean "invalid value", the field is one
+:func:`specc.changerules.forbidden_fields` forbids for a kind it knows, or, for other
+kinds, the cause says the field is immutable. The fields reported are those.
 
 A StatefulSet is deleted with ``propagationPolicy: Orphan`` and applied again: its pods
 and PersistentVolumeClaims stay and the new StatefulSet adopts them. A storage
@@ -19,7 +20,7 @@ import time
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from specc.changerules import forbidden_fields, storage_changes
+from specc.changerules import IMMUTABLE_SELECTOR, forbidden_fields, storage_changes
 from specc.errors import SpeccError
 from specc.objects import RECREATE_ANNOTATION
 from specc.quantity import parse_quantity
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
 
 #: Cause reasons (metav1.CauseType) of a field that may not take the new value.
 _REFUSED_CAUSES = frozenset({"FieldValueForbidden", "FieldValueInvalid"})
+#: Kinds whose in-place rules ``specc.changerules`` knows.
+KNOWN_KINDS = frozenset({"StatefulSet.apps"}) | IMMUTABLE_SELECTOR
+#: How other kinds' validation words an update it refuses (apimachinery's
+#: FieldImmutableErrorMsg "field is immutable", a PVC's "spec is immutable after
+#: creation", a Service's clusterIP "may not change once set").
+_IMMUTABLE = re.compile(r"\bimmutable\b|may not change")
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -43,6 +50,7 @@ def refused_fields(exc: ApiError, entry: PlanEntry) -> list[str] | None:
     if exc.status != 422 or exc.reason != "Invalid" or not exc.causes:
         return None
     changed = [c.path for c in entry.changes]
+    kind = entry.key.group_kind
     fields: set[str] = set()
     for cause in exc.causes:
         field = str(cause.get("field") or "")
@@ -51,7 +59,18 @@ def refused_fields(exc: ApiError, entry: PlanEntry) -> list[str] | None:
         hits = [p for p in changed if _under(p, field)]
         if not hits:
             return None
-        fields.update(forbidden_fields(entry.key.group_kind, hits) or [field])
+        if kind in KNOWN_KINDS:
+            # The same reasons say "invalid value" too (replicas -1, a bad template): for
+            # a kind whose in-place rules are known, only a field they forbid is cured by
+            # a re-creation; anything else would delete the object and fail to create it.
+            named = forbidden_fields(kind, hits)
+            if not named:
+                return None
+            fields.update(named)
+        elif _IMMUTABLE.search(str(cause.get("message") or "")):
+            fields.add(field)  # the server's own words: field is immutable, may not change
+        else:
+            return None
     return sorted(fields)
 
 
