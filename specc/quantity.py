@@ -65,7 +65,14 @@ def parse_quantity(text: str | int | float) -> Quantity:
         value = number * (1 << _BINARY[suffix])
         fmt = "BinarySI"
     elif suffix[:1] in ("e", "E") and len(suffix) > 1:
-        value = number * Fraction(10) ** int(suffix[1:])
+        # 10**999999999 alone takes minutes: an exponent beyond what the digits can make
+        # small again is too large, and a very negative one is as good as the smallest
+        # (every value below 1n rounds up to 1n).
+        exponent, digits = int(suffix[1:]), len(m.group("num"))
+        if number and exponent > digits + 19:
+            raise ValueError(f"quantity {text!r} is too large")
+        exponent = max(min(exponent, digits + 19), -(digits + 19))
+        value = number * Fraction(10) ** exponent
         fmt = "DecimalExponent"
     else:
         value = number * Fraction(10) ** _DECIMAL[suffix]
