@@ -22,7 +22,7 @@ def validate_path(root: Path) -> ValidFleet:
 
 def compile_checked(fleet: ValidFleet, clusters: list[str] | None = None) -> list[ClusterRender]:
     """Return each cluster's objects, compiled and checked against the Kubernetes schemas."""
-    from specc.check import CrdSchemas, check_objects
+    from specc.check import CrdSchemas, schema_findings
     from specc.check.podsecurity import check_pod_security
     from specc.check.quota import check_quota
     from specc.check.selectors import check_selectors
@@ -33,13 +33,13 @@ def compile_checked(fleet: ValidFleet, clusters: list[str] | None = None) -> lis
     findings: list[Finding] = list(crds.problems)
     warnings: list[Finding] = []
     for render in renders:
-        findings += check_objects(render.objects, render.kubernetes_version, crds)
+        schema, passed = schema_findings(render.objects, render.kubernetes_version, crds)
+        findings += schema
+        # Only objects of the shape their schema says reach the checks that read fields.
         for f in [
-            *check_pod_security(render.objects, render.kubernetes_version),
-            *check_quota(render.objects),
-            *check_selectors(
-                render.objects, render.tenancy.shared if render.tenancy else frozenset()
-            ),
+            *check_pod_security(passed, render.kubernetes_version),
+            *check_quota(passed),
+            *check_selectors(passed, render.tenancy.shared if render.tenancy else frozenset()),
         ]:
             (warnings if f.severity == "warning" else findings).append(f)
     if findings:

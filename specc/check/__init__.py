@@ -42,6 +42,7 @@ __all__ = [
     "crd_json_schema",
     "field_path",
     "resolve_version",
+    "schema_findings",
     "supported_versions",
 ]
 
@@ -71,10 +72,22 @@ def check_objects(
     (``check_render`` raises :class:`CheckError`). An unsupported Kubernetes version is
     one finding against fleet.yaml.
     """
+    return schema_findings(objects, version, crds)[0]
+
+
+def schema_findings(
+    objects: Iterable[DesiredObject], version: str, crds: CrdSchemas | None = None
+) -> tuple[list[Finding], list[DesiredObject]]:
+    """Return :func:`check_objects`'s findings and the objects that have none.
+
+    The checks that read an object's fields as Kubernetes means them (Pod Security,
+    quota, selectors) run only on the second list: an object of the wrong shape
+    (``matchLabels: [a]``) is reported here, at its line, and must not reach them.
+    """
     try:
         schemas = KubernetesSchemas(version)
     except UnsupportedVersionError as exc:
-        return [Finding(Position(_FLEET_FILE), str(exc))]
+        return [Finding(Position(_FLEET_FILE), str(exc))], []
     crds = crds if crds is not None else CrdSchemas()
     objects = list(objects)
     # The objects of each kind: a kind with a few gets a validator cut to what they hold.
@@ -85,6 +98,7 @@ def check_objects(
             by_kind.setdefault((api_version, kind), []).append(obj.body)
     kinds: dict[tuple[str, str], _Kind] = {}
     findings: list[Finding] = []
+    passed: list[DesiredObject] = []
     for obj in objects:
         problems = _check_one(obj.body, schemas, crds, kinds, by_kind)
         if problems:
@@ -92,7 +106,9 @@ def check_objects(
             findings.extend(
                 Finding(obj.position_of(p.loc), p.message, p.field_path, subject) for p in problems
             )
-    return findings
+        else:
+            passed.append(obj)
+    return findings, passed
 
 
 def _subject(body: dict[str, Any]) -> str:
