@@ -28,6 +28,7 @@ AGENT_NAMESPACE = "specc-system"
 #: Namespaces Kubernetes itself uses; no team may own them (``kube-*`` too).
 SYSTEM_NAMESPACES = frozenset({"default", AGENT_NAMESPACE})
 CRD_KIND = "CustomResourceDefinition.apiextensions.k8s.io"
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
 @functools.cache
@@ -160,6 +161,8 @@ class Grant:
 
     kinds: frozenset[str] = frozenset()
     namespaces: frozenset[str] = frozenset()
+    #: Its Namespace may enforce Pod Security privileged.
+    privileged: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,16 @@ class TenancyPolicy:
             ns = obj.name if obj.kind == "Namespace" and obj.api_version == "v1" else obj.namespace
             if ns is not None and reserved_namespace(ns, self.agent_namespace):
                 return f"team {parts[1]!r}: {reserved_namespace(ns, self.agent_namespace)}"
+            if obj.kind == "Namespace" and not self.grants.get(parts[1], Grant()).privileged:
+                # A team's own Team file may tighten its namespace, never open it to pods
+                # that take over their node: that is the platform's grant.
+                meta = obj.body.get("metadata")
+                labels = meta.get("labels") if isinstance(meta, dict) else None
+                if isinstance(labels, dict) and labels.get(PSA_ENFORCE) == "privileged":
+                    return (
+                        f"team {parts[1]!r}: {PSA_ENFORCE}: privileged lets its pods take over "
+                        "their node; it needs a fleet.yaml grant (spec.grants[].privileged)"
+                    )
             return ""
         team = parts[1] if len(parts) == 3 else ""
         if team not in self.namespaces:

@@ -432,6 +432,37 @@ def test_team_namespace_labels_are_checked_at_their_line(
     assert found.startswith("teams/alpha.yaml:5:") and message in found, found
 
 
+PRIVILEGED_POD = """\
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: root}
+  spec:
+    hostPID: true
+    containers: [{name: c, image: "busybox:1.36", securityContext: {privileged: true}}]
+    volumes: [{name: host, hostPath: {path: /}}]
+"""
+
+
+def test_a_team_cannot_make_its_own_namespace_privileged_without_a_fleet_grant(
+    tmp_path: Path,
+) -> None:
+    # Pods of a privileged namespace can take over their node: a team's own Team file
+    # may not open that door, fleet.yaml's grant may.
+    files = {
+        "teams/alpha.yaml": _team_with(
+            "labels: {pod-security.kubernetes.io/enforce: privileged}\n"
+        ),
+        "apps/alpha/raw.yaml": manifests(PRIVILEGED_POD),
+    }
+    (found,) = errors(fleet(tmp_path / "a", files))
+    assert found.startswith("teams/alpha.yaml:") and "spec.grants[].privileged" in found, found
+    granted = fleet(tmp_path / "b", files, grants="    - {team: alpha, privileged: true}\n")
+    (render,) = render_path(granted)[1]
+    assert any(o.ref == "Pod/alpha/root" for o in render.objects)
+    other = fleet(tmp_path / "c", files, grants="    - {team: beta, privileged: true}\n")
+    assert any("spec.grants[].privileged" in f for f in errors(other))
+
+
 def test_default_deny_can_be_turned_off_and_then_no_policy_is_written(tmp_path: Path) -> None:
     root = fleet(tmp_path, {"teams/alpha.yaml": _team_with("network: {defaultDeny: false}\n")})
     (render,) = render_path(root)[1]

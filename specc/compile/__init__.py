@@ -169,7 +169,11 @@ def tenancy_policy(fleet: ValidFleet, scopes: Scopes) -> TenancyPolicy:
     grants: dict[str, Grant] = {}
     for g in fleet.fleet.spec.grants:
         had = grants.get(g.team, Grant())
-        grants[g.team] = Grant(had.kinds | set(g.kinds), had.namespaces | set(g.namespaces))
+        grants[g.team] = Grant(
+            had.kinds | set(g.kinds),
+            had.namespaces | set(g.namespaces),
+            had.privileged or g.privileged,
+        )
     namespaces = {name: team.namespace for name, (team, _) in fleet.teams.items()}
     return TenancyPolicy(scopes, namespaces, grants)
 

@@ -74,6 +74,10 @@ class Grant(SpecModel):
     #: Shared namespaces the team may write into: namespaces specc does not create or
     #: prune (``kube-system``, ``default``, a pre-existing ``monitoring``).
     namespaces: list[DNSLabel] = Field(default_factory=list)
+    #: The team's Namespace may enforce Pod Security ``privileged`` (its Team's
+    #: ``spec.labels``): its pods may then run privileged, share the host's namespaces
+    #: and mount its paths, and so take over their node.
+    privileged: bool = False
 
 
 class FleetSpec(SpecModel):
