@@ -463,6 +463,25 @@ def test_a_team_cannot_make_its_own_namespace_privileged_without_a_fleet_grant(
     assert any("spec.grants[].privileged" in f for f in errors(other))
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "specc.dev/team",
+        "specc.dev/monitoring-stack",
+        "app.kubernetes.io/name",
+        "app.kubernetes.io/managed-by",
+    ],
+)
+def test_an_apps_labels_cannot_replace_specc_own(tmp_path: Path, key: str) -> None:
+    # specc.dev/team: beta would mark alpha's objects as beta's; app.kubernetes.io/name
+    # would leave a Deployment's selector matching none of its own pods (refused on apply).
+    app = manifests("- {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n").replace(
+        "team: alpha}", f"team: alpha, labels: {{{key}: beta}}}}"
+    )
+    (found,) = errors(fleet(tmp_path, {"apps/alpha/raw.yaml": app}))
+    assert found.startswith("apps/alpha/raw.yaml:3:") and "is specc's own" in found, found
+
+
 def test_default_deny_can_be_turned_off_and_then_no_policy_is_written(tmp_path: Path) -> None:
     root = fleet(tmp_path, {"teams/alpha.yaml": _team_with("network: {defaultDeny: false}\n")})
     (render,) = render_path(root)[1]

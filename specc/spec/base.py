@@ -208,8 +208,22 @@ class Metadata(SpecModel):
     labels: Labels = Field(default_factory=dict)
 
 
+#: Labels specc sets on an app's objects from its name and team: the selector label
+#: (a Deployment's selector would no longer match its own pods), ownership and team.
+_APP_OWN_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/managed-by")
+
+
+def _app_labels(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if key.startswith("specc.dev/") or key in _APP_OWN_LABELS:
+            raise ValueError(f"label {key!r} is specc's own (set from the app's name and team)")
+    return value
+
+
 class AppMetadata(Metadata):
     team: DNSLabel
+    #: Labels added to every object rendered from this document.
+    labels: Annotated[Labels, AfterValidator(_app_labels)] = Field(default_factory=dict)
 
 
 class ResourceList(SpecModel):
