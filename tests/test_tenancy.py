@@ -611,3 +611,29 @@ def test_an_object_placed_in_a_namespace_of_a_kind_the_cluster_serves_cluster_sc
     )
     assert cluster.get("scheduling.k8s.io/v1", "PriorityClass", None, "sneaky") is None
     assert cluster.stats.requests["patch"] == 0
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("{cidr: junk}", "is not a CIDR"),
+        ("{cidr: 10.0.0.0}", "is not a CIDR"),
+        ("{cidr: 10.0.0.0/8, except: [10.0.0.0/8]}", "strict part"),
+        ("{cidr: 'fd00::/8', except: [10.0.0.0/16]}", "strict part"),
+        ("{cidr: 10.0.0.1/8}", ""),  # host bits: the server still takes them in this field
+        ("{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}", ""),
+    ],
+)
+def test_a_manifests_network_policy_ip_block_is_checked_as_the_api_server_does(
+    tmp_path: Path, block: str, message: str
+) -> None:
+    policy = manifests(
+        "- apiVersion: networking.k8s.io/v1\n  kind: NetworkPolicy\n  metadata: {name: n}\n"
+        f"  spec: {{podSelector: {{}}, ingress: [{{from: [{{ipBlock: {block}}}]}}]}}\n"
+    )
+    root = fleet(tmp_path, {"apps/alpha/raw.yaml": policy})
+    if not message:
+        render_path(root)
+        return
+    (found,) = errors(root)
+    assert found.startswith("apps/alpha/raw.yaml:") and message in found, found

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,6 +150,65 @@ def _locate_failure(
     return out
 
 
+def ip_block_findings(objects: list[DesiredObject]) -> list[Finding]:
+    """Return a finding for each NetworkPolicy ipBlock the API server would refuse.
+
+    The schema says only "string"; ValidateIPBlock wants a CIDR with its prefix and each
+    exception strictly inside it. Host bits (``10.0.0.1/8``) are left alone here: the
+    server still takes them in this legacy field (a Team's allowFrom refuses them).
+    """
+    out = []
+    for obj in objects:
+        if obj.kind != "NetworkPolicy" or not obj.api_version.startswith("networking.k8s.io/"):
+            continue
+        spec = obj.body.get("spec")
+        for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+            rules = spec.get(direction) if isinstance(spec, dict) else None
+            for i, rule in enumerate(rules if isinstance(rules, list) else []):
+                peers = rule.get(peers_key) if isinstance(rule, dict) else None
+                for j, peer in enumerate(peers if isinstance(peers, list) else []):
+                    block = peer.get("ipBlock") if isinstance(peer, dict) else None
+                    if isinstance(block, dict):
+                        loc = ("spec", direction, i, peers_key, j, "ipBlock")
+                        why = _ip_block_problem(block)
+                        if why:
+                            out.append(Finding(obj.position_of(loc), why, _dotted(loc), obj.ref))
+    return out
+
+
+def _cidr(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    if "/" not in value:
+        return None
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+
+
+def _ip_block_problem(block: dict[str, Any]) -> str:
+    cidr = block.get("cidr")
+    if not isinstance(cidr, str):
+        return ""  # the schema check reports a missing or non-string cidr
+    net = _cidr(cidr)
+    if net is None:
+        return f"cidr {cidr!r} is not a CIDR (such as 10.0.0.0/8 or fd00::/8)"
+    excepts = block.get("except")
+    for value in excepts if isinstance(excepts, list) else []:
+        if not isinstance(value, str):
+            continue
+        part = _cidr(value)
+        if part is None:
+            return f"except {value!r} is not a CIDR (such as 10.0.0.0/8 or fd00::/8)"
+        inside = part.version == net.version and part.subnet_of(net)  # type: ignore[arg-type]
+        if not inside or part.prefixlen <= net.prefixlen:
+            return f"except {value!r} must be a strict part of cidr {cidr!r}"
+    return ""
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
 def name_findings(objects: list[DesiredObject]) -> list[Finding]:
     """Return a finding for each object whose name the API server would refuse, at its line."""
     out = []
@@ -251,6 +311,7 @@ def compile_cluster(
     findings += refused
     findings += name_findings(objects)
     findings += size_findings(objects)
+    findings += ip_block_findings(objects)
     # An object its team may not declare is reported as that, not also as a duplicate.
     refused_at = {(f.position, f.subject) for f in refused}
     seen: dict[Any, DesiredObject] = {}
