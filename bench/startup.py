@@ -6,9 +6,9 @@ Each run is a fresh process, as in a pre-commit hook or a CI step. Reported: the
 wall time and CPU time (user+sys of the child, steadier than wall time on a shared
 machine) of both tools, their ratio, and specc's start-up split measured inside the
 process: interpreter start, imports, load, validate (types and cross-checks), compile,
-schema check, output. ``--cold`` gives every specc run an empty schema store
-(SPECC_CACHE_DIR), as on a first run; by default the store is warm, as from the second
-run on.
+schema check, output. ``--cold`` gives every specc run an empty store (SPECC_CACHE_DIR:
+converted schemas and the spec models' validators), as on a first run; by default the
+store is warm, as from the second run on.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fleet", type=Path, default=ROOT / "fleet")
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--cold", action="store_true", help="an empty schema store each run")
+    parser.add_argument("--cold", action="store_true", help="an empty store each run")
     args = parser.parse_args()
     kubectl = shutil.which("kubectl")
     store = Path(tempfile.mkdtemp(prefix="specc-store-"))

@@ -17,9 +17,9 @@ import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
+from specc import DATA
 from specc.errors import Finding, Position
 from specc.objects import DesiredObject, group_of
 
@@ -33,7 +33,7 @@ PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 
 @functools.cache
 def _table() -> dict[str, Any]:
-    text = resources.files("specc").joinpath("data/kubernetes-scopes.json").read_text()
+    text = (DATA / "kubernetes-scopes.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
     return {k: v for k, v in data.items() if not k.startswith("_")}
 

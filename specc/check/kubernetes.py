@@ -22,12 +22,12 @@ import re
 import threading
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 
+from specc import DATA
 from specc.check import store
 
 #: How kinds refer to the shared definitions of their version.
@@ -101,7 +101,7 @@ class UnsupportedVersionError(ValueError):
 
 @cache
 def _schema_root() -> Path:
-    return Path(str(resources.files("specc") / "data" / "kubernetes"))
+    return DATA / "kubernetes"
 
 
 def _minor(version: str) -> tuple[int, int]:

@@ -23,6 +23,7 @@ validator a one-off cost shared by any number of them (see :data:`MAX_OBJECTS`).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 #: Above this many objects of one kind, the full (cached) validator is used.
@@ -38,17 +39,16 @@ def for_instances(schema: dict[str, Any], instances: list[Any]) -> dict[str, Any
     defs = schema.get("$defs")
     out = _prune(schema, instances, defs if isinstance(defs, dict) else {}, frozenset())
     assert isinstance(out, dict)
-    if "$defs" in out and not _refers(out, skip="$defs"):
+    if "$defs" in out and not _refers({k: v for k, v in out.items() if k != "$defs"}):
         del out["$defs"]  # every reference was followed: the compiler need not index them
     return out
 
 
-def _refers(node: Any, skip: str = "") -> bool:
-    if isinstance(node, dict):
-        return any(k == "$ref" or (k != skip and _refers(v)) for k, v in node.items())
-    if isinstance(node, list):
-        return any(_refers(v) for v in node)
-    return False
+def _refers(node: Any) -> bool:
+    """Whether ``node`` may hold a ``$ref``: the serialised text is searched (one C call
+    instead of a Python walk of the kept tree); a property or value spelled "$ref" only
+    keeps ``$defs`` that were not needed, which is always correct."""
+    return '"$ref"' in json.dumps(node)
 
 
 def _prune(node: Any, values: list[Any], defs: dict[str, Any], chain: frozenset[str]) -> Any:

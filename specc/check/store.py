@@ -6,9 +6,9 @@ file, and a custom kind's JSON Schema is converted from its CRD's ``openAPIV3Sch
 ``specc validate``. The result depends only on its input and on the code converting it,
 so it is stored as JSON under a name hashing both and read back with one ``json.loads``.
 
-Where: ``$SPECC_CACHE_DIR``, else ``$XDG_CACHE_HOME/specc``, else ``~/.cache/specc``
-(``SPECC_CACHE_DIR=off`` turns it off). A cache that cannot be read or written is
-ignored: the schema is built as without one, never an error.
+Where: ``schemas/`` in specc's cache directory (:mod:`specc.cachedir`; ``SPECC_CACHE_DIR=off``
+turns it off). A cache that cannot be read or written is ignored: the schema is built as
+without one, never an error.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from specc import __version__
+from specc.cachedir import cache_root
 
 #: Bumped when the stored form changes in a way the code fingerprint would not show.
 _FORMAT = "2"
@@ -30,11 +31,8 @@ _FORMAT = "2"
 @functools.cache
 def cache_dir() -> Path | None:
     """Return the directory of converted schemas, or None when caching is off."""
-    configured = os.environ.get("SPECC_CACHE_DIR")
-    if configured is not None:
-        return None if configured in ("", "off", "0") else Path(configured) / "schemas"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "specc" / "schemas"
+    root = cache_root()
+    return None if root is None else root / "schemas"
 
 
 @functools.cache

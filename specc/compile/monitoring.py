@@ -18,9 +18,10 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from specc import DATA
 from specc.compile.meta import AppContext, make
 from specc.compile.workload import pos
 from specc.load import SourceMap
@@ -30,8 +31,6 @@ from specc.spec.apps import App, Service, StatefulService
 from specc.spec.monitoring import MonitoringStackSpec, Receiver, ScrapeTarget
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
-
     from specc.check.crd import LazyCrd
 
 API = "monitoring.coreos.com/v1"
@@ -116,8 +115,8 @@ def _stub(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _crd_dir() -> Traversable:
-    return resources.files("specc") / "data" / "crds"
+def _crd_dir() -> Path:
+    return DATA / "crds"
 
 
 @functools.cache

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from specc.spec import prebuilt
 from specc.spec.apps import App, CustomResource, Manifests, Service, StatefulService
-from specc.spec.base import API_VERSION
+from specc.spec.base import API_VERSION, MODELS
 from specc.spec.fleet import Cluster, Environment, Fleet
 from specc.spec.monitoring import MonitoringStack
 from specc.spec.team import Team
+
+prebuilt.install(MODELS)
 
 #: Every kind a fleet document may have, by its ``kind`` field.
 KINDS: dict[str, type[BaseModel]] = {

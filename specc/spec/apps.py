@@ -1,10 +1,8 @@
 """The app kinds: ``Service``, ``StatefulService``, ``CustomResource``, ``Manifests``
 (and, from :mod:`specc.spec.monitoring`, ``MonitoringStack``)."""
 
-from __future__ import annotations
-
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
@@ -77,7 +75,7 @@ class Autoscaling(SpecModel):
     )
 
     @model_validator(mode="after")
-    def _bounds(self) -> Autoscaling:
+    def _bounds(self) -> Self:
         if self.max_replicas < self.min_replicas:
             raise ValueError(
                 f"maxReplicas ({self.max_replicas}) is below minReplicas ({self.min_replicas})"
@@ -112,7 +110,7 @@ class DisruptionBudget(SpecModel):
     max_unavailable: int | str | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> DisruptionBudget:
+    def _one(self) -> Self:
         if (self.min_available is None) == (self.max_unavailable is None):
             raise ValueError("set exactly one of minAvailable and maxUnavailable")
         for v in (self.min_available, self.max_unavailable):
@@ -159,7 +157,7 @@ class Security(SpecModel):
     seccomp_profile: Literal["RuntimeDefault", "Unconfined"] = "RuntimeDefault"
 
     @model_validator(mode="after")
-    def _root(self) -> Security:
+    def _root(self) -> Self:
         if self.run_as_non_root and self.run_as_user == 0:
             raise ValueError(
                 "runAsUser 0 is root, which runAsNonRoot refuses: pick a non-zero user "
@@ -418,7 +416,7 @@ class ManifestsSpec(SpecModel):
     files: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _some(self) -> ManifestsSpec:
+    def _some(self) -> Self:
         if not self.objects and not self.files:
             raise ValueError("list at least one object in objects or one file in files")
         return self

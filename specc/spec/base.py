@@ -1,10 +1,8 @@
 """Field types and small models shared by every spec kind."""
 
-from __future__ import annotations
-
 import re
 import typing
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -12,7 +10,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainValidator,
     WithJsonSchema,
     model_validator,
 )
@@ -44,7 +41,18 @@ class SpecModel(BaseModel):
         alias_generator=to_camel,
         # Only the camelCase names the schemas publish: `zone_spread` is a typo to report.
         validate_default=False,
+        # Built by specc.spec.prebuilt once every model is defined, from stored schemas.
+        defer_build=True,
     )
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        MODELS.append(cls)
+
+
+#: Every spec model, in the order they were defined (a model's fields' models first).
+MODELS: list[type[SpecModel]] = []
 
 
 def dns_label(value: str) -> str:
@@ -189,7 +197,8 @@ def _port_ref(value: Any) -> int | str:
 #: A port by number or by the name of one of the app's ports.
 PortRef = Annotated[
     int | str,
-    PlainValidator(_port_ref),
+    # Not PlainValidator: its serializer is a closure, which the stored schemas cannot name.
+    BeforeValidator(_port_ref),
     WithJsonSchema(
         {
             "anyOf": [
@@ -237,7 +246,7 @@ class Resources(SpecModel):
     limits: ResourceList | None = None
 
     @model_validator(mode="after")
-    def _requests_within_limits(self) -> Resources:
+    def _requests_within_limits(self) -> Self:
         if self.requests is None or self.limits is None:
             return self
         for name in ("cpu", "memory", "ephemeral_storage"):

@@ -1,7 +1,5 @@
 """Kind ``Fleet``: the clusters and the environments they belong to."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Literal
 

@@ -10,10 +10,8 @@ every alert carries the required labels. Each problem is raised at the field it
 concerns, and a problem inside an expression or a template at its own line and column.
 """
 
-from __future__ import annotations
-
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -167,7 +165,7 @@ class Rule(_PrometheusForm):
     annotations: RuleLabels = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _as_prometheus_reads_it(self) -> Rule:
+    def _as_prometheus_reads_it(self) -> Self:
         # model/rulefmt's Rule.Validate, in its words.
         errors: list[tuple[tuple[str | int, ...], str, int | None]] = []
         if self.alert and self.record:
@@ -242,21 +240,29 @@ class RuleGroup(_PrometheusForm):
     rules: list[Rule] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _labels(self) -> RuleGroup:
+    def _labels(self) -> Self:
         bad = [k for k in self.labels if not k or k == "__name__"]
         if bad:
             raise _located_at([(("labels", k), f"invalid label name: {k}", None) for k in bad])
         return self
 
 
+def _default_required_labels() -> list[str]:
+    return ["severity"]
+
+
+def _default_group_by() -> list[str]:
+    return ["alertname", "namespace"]
+
+
 class Rules(SpecModel):
     #: Labels every alert must carry, e.g. ``severity`` for routing.
-    required_labels: list[str] = Field(default_factory=lambda: ["severity"])
+    required_labels: list[str] = Field(default_factory=_default_required_labels)
     #: Rule groups as in a Prometheus rule file (snake_case, as Prometheus spells them).
     groups: list[RuleGroup] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique_and_labelled(self) -> Rules:
+    def _unique_and_labelled(self) -> Self:
         errors: list[tuple[tuple[str | int, ...], str]] = []
         groups: dict[str, int] = {}
         for gi, group in enumerate(self.groups):
@@ -299,7 +305,7 @@ class PrometheusRuleSpec(_PrometheusForm):
     groups: list[RuleGroup] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique(self) -> PrometheusRuleSpec:
+    def _unique(self) -> Self:
         names: dict[str, int] = {}
         errors: list[tuple[tuple[str | int, ...], str]] = []
         for gi, group in enumerate(self.groups):
@@ -399,7 +405,7 @@ class Receiver(SpecModel):
     send_resolved: bool = True
 
     @model_validator(mode="after")
-    def _one(self) -> Receiver:
+    def _one(self) -> Self:
         given = [k for k in ("slack", "pagerduty", "webhook") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
@@ -419,10 +425,10 @@ class AlertmanagerSettings(SpecModel):
     receivers: list[Receiver] = Field(default_factory=list)
     #: The receiver of alerts no ``match`` catches (default: the first receiver).
     default_receiver: DNSLabel | None = None
-    group_by: list[str] = Field(default_factory=lambda: ["alertname", "namespace"])
+    group_by: list[str] = Field(default_factory=_default_group_by)
 
     @model_validator(mode="after")
-    def _receivers(self) -> AlertmanagerSettings:
+    def _receivers(self) -> Self:
         errors: list[tuple[tuple[str | int, ...], str]] = []
         names: dict[str, int] = {}
         for i, r in enumerate(self.receivers):
@@ -462,7 +468,7 @@ class Scrape(SpecModel):
     pods: list[ScrapeTarget] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique(self) -> Scrape:
+    def _unique(self) -> Self:
         errors: list[tuple[tuple[str | int, ...], str]] = []
         for field_name in ("services", "pods"):
             seen: set[str] = set()

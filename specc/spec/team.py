@@ -1,9 +1,7 @@
 """Kind ``Team``: a namespace with its quota, limits, network policy and access."""
 
-from __future__ import annotations
-
 import ipaddress
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -59,7 +57,7 @@ class IPBlock(SpecModel):
     except_: list[str] = Field(default_factory=list, alias="except")
 
     @model_validator(mode="after")
-    def _cidrs(self) -> IPBlock:
+    def _cidrs(self) -> Self:
         # As ValidateIPBlock: a CIDR, and every exception a strict part of it.
         net = _network(self.cidr)
         for value in self.except_:
@@ -79,7 +77,7 @@ class AllowedSource(SpecModel):
     ports: list[PortNumber] | None = None
 
     @model_validator(mode="after")
-    def _a_peer(self) -> AllowedSource:
+    def _a_peer(self) -> Self:
         selectors = self.namespace_selector is not None or self.pod_selector is not None
         # The API server refuses a peer with nothing, and one mixing ipBlock with selectors.
         if self.ip_block is not None and selectors:
@@ -99,7 +97,7 @@ class Network(SpecModel):
     allow_from: list[AllowedSource] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _allow_needs_deny(self) -> Network:
+    def _allow_needs_deny(self) -> Self:
         # Any NetworkPolicy selecting a pod isolates it: an allow rule without the
         # default-deny would still deny everything else.
         if not self.default_deny and self.allow_from:
@@ -133,7 +131,7 @@ class Access(SpecModel):
     service_account: str | None = None
 
     @model_validator(mode="after")
-    def _one_subject(self) -> Access:
+    def _one_subject(self) -> Self:
         subjects = (self.group, self.user, self.service_account)
         if sum(s is not None for s in subjects) != 1:
             raise ValueError("set exactly one of group, user and serviceAccount")

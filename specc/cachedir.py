@@ -1,0 +1,21 @@
+"""Where specc keeps what it derives from its own code and inputs between runs.
+
+``$SPECC_CACHE_DIR``, else ``$XDG_CACHE_HOME/specc``, else ``~/.cache/specc``;
+``SPECC_CACHE_DIR=off`` (or empty, or ``0``) turns every such store off. What is kept
+there is only ever a faster way to a result specc can compute again, so a store that
+cannot be read or written is ignored, never an error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_root() -> Path | None:
+    """Return specc's cache directory, or None when caching is off."""
+    configured = os.environ.get("SPECC_CACHE_DIR")
+    if configured is not None:
+        return None if configured in ("", "off", "0") else Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "specc"
