@@ -19,3 +19,16 @@ def cache_root() -> Path | None:
         return None if configured in ("", "off", "0") else Path(configured)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "specc"
+
+
+def write_entry(file: Path, data: bytes) -> bool:
+    """Write one stored entry so that readers see a whole file or none; False if it
+    cannot be written (the entry is then only missing, as the module docstring says)."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, file)
+    except OSError:
+        return False
+    return True

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from specc import __version__
-from specc.cachedir import cache_root
+from specc.cachedir import cache_root, write_entry
 
 #: Bumped when the stored form changes in a way the code fingerprint would not show.
 _FORMAT = "2"
@@ -82,13 +82,7 @@ def cached(key: tuple[str, ...], build: Callable[[], Any]) -> tuple[Any, str]:
     value = build()
     text = json.dumps(value, sort_keys=True)
     digest = _digest(text)
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(f"{digest}\n{text}", encoding="utf-8")
-        os.replace(tmp, file)  # readers see a whole file or none
-    except OSError:
-        pass
+    write_entry(file, f"{digest}\n{text}".encode())
     return value, digest
 
 

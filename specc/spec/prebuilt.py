@@ -21,7 +21,6 @@ as without a store, never an error.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import sys
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ import pydantic
 import pydantic_core
 from pydantic import BaseModel
 
-from specc.cachedir import cache_root
+from specc.cachedir import cache_root, write_entry
 
 #: Bumped when the stored form changes.
 _FORMAT = "1"
@@ -125,11 +124,4 @@ def _store(file: Path, models: Sequence[type[BaseModel]]) -> bool:
         data = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # a schema holding something pickle cannot name
         return False
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, file)  # readers see a whole file or none
-    except OSError:
-        return False
-    return True
+    return write_entry(file, data)
