@@ -7,8 +7,8 @@ wall time and CPU time (user+sys of the child, steadier than wall time on a shar
 machine) of both tools, their ratio, and specc's start-up split measured inside the
 process: interpreter start, imports, load, validate (types and cross-checks), compile,
 schema check, output. ``--cold`` gives every specc run an empty store (SPECC_CACHE_DIR:
-converted schemas and the spec models' validators), as on a first run; by default the
-store is warm, as from the second run on.
+converted schemas, the spec models' validators, the kept schema verdicts), as on a first
+run; by default the store is warm, as from the second run on.
 """
 
 from __future__ import annotations

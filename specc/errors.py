@@ -51,6 +51,14 @@ class UsageError(SpeccError):
 MAX_MESSAGE = 1_000
 
 
+def did_you_mean(word: str, options: Iterable[str], cutoff: float = 0.6) -> str:
+    """Return `` (did you mean 'x'?)`` for the option closest to ``word``, else ""."""
+    import difflib  # only for a finding: a start that finds nothing never loads it
+
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def abbreviate(text: str, limit: int) -> str:
     """Return ``text`` cut to about ``limit`` characters, keeping its head and tail."""
     if len(text) <= limit:

@@ -6,7 +6,6 @@ pull request shows its author everything that is wrong at once.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import types
 import typing
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 import pydantic
 from pydantic import BaseModel
 
-from specc.errors import Finding, LoadError, Position, ValidationError
+from specc.errors import Finding, LoadError, Position, ValidationError, did_you_mean
 from specc.load import (
     MAX_FINDINGS,
     Document,
@@ -178,9 +177,8 @@ def _finding(model: type[BaseModel], err: Any, data: Any, source: SourceMap) -> 
     if kind == "extra_forbidden":
         name = str(loc[-1])
         known = _known_fields(model, loc[:-1])
-        hint = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        msg = f"unknown field {name!r}"
-        msg += f" (did you mean {hint[0]!r}?)" if hint else ""
+        hint = did_you_mean(name, known)
+        msg = f"unknown field {name!r}{hint}"
         if known and not hint:
             msg += f"; expected one of: {', '.join(sorted(known))}"
         return Finding(source.key(loc), msg, _dotted(loc[:-1]))
@@ -283,10 +281,8 @@ def _check_header(doc: Document, allowed: tuple[str, ...]) -> Finding | None:
         )
     kind = data.get("kind")
     if kind not in allowed:
-        hint = difflib.get_close_matches(str(kind), allowed, n=1)
-        msg = f"kind {kind!r} does not belong here; expected {' or '.join(allowed)}"
-        if hint:
-            msg += f" (did you mean {hint[0]!r}?)"
+        hint = did_you_mean(str(kind), allowed)
+        msg = f"kind {kind!r} does not belong here; expected {' or '.join(allowed)}{hint}"
         return Finding(doc.source.value(("kind",)), msg, "kind")
     return None
 
@@ -615,9 +611,7 @@ def _team_exists(
     team = meta.get("team") if isinstance(meta, dict) else None
     if not isinstance(team, str) or team in teams or team in broken:
         return []
-    hint = difflib.get_close_matches(team, list(teams), n=1)
-    msg = f"team {team!r} is not defined in teams/"
-    msg += f" (did you mean {hint[0]!r}?)" if hint else ""
+    msg = f"team {team!r} is not defined in teams/{did_you_mean(team, teams)}"
     return [Finding(doc.source.value(("metadata", "team")), msg, "metadata.team")]
 
 

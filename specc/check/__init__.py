@@ -4,7 +4,8 @@ Built-in kinds are checked against the strict schemas of the cluster's Kubernete
 version (unknown fields are errors), custom resources against the schema of the CRD
 the fleet ships. Validators are compiled once per kind and process by ``jsonschema_rs``;
 a valid object costs one ``is_valid`` call (3–4 µs), and only an invalid one is
-walked again to explain its errors. See bench/README.md for the measurements.
+walked again to explain its errors. An object that passed in an earlier run is not
+checked again (:mod:`specc.check.verdicts`). See bench/README.md for the measurements.
 
 A finding is located at the spec line that produced the object, names the object
 (``Kind/namespace/name``) and the field (``spec.template.spec.containers[0].image``),
@@ -15,9 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import jsonschema_rs
+from typing import TYPE_CHECKING, Any
 
 from specc.check import prune
 from specc.check.crd import CrdSchemas, CrdVersion, compile_crd_schema, crd_json_schema
@@ -29,8 +28,12 @@ from specc.check.kubernetes import (
     supported_versions,
 )
 from specc.check.messages import Problem, describe_errors, field_path
+from specc.check.verdicts import Verdicts
 from specc.errors import CheckError, Finding, Position, object_ref
 from specc.objects import ClusterRender, DesiredObject
+
+if TYPE_CHECKING:
+    import jsonschema_rs
 
 __all__ = [
     "CrdSchemas",
@@ -90,16 +93,23 @@ def schema_findings(
         return [Finding(Position(_FLEET_FILE), str(exc))], []
     crds = crds if crds is not None else CrdSchemas()
     objects = list(objects)
-    # The objects of each kind: a kind with a few gets a validator cut to what they hold.
+    memo = Verdicts.open(schemas, crds)
+    keys = [memo.key(obj.body) for obj in objects] if memo else [None] * len(objects)
+    known = [k is not None and memo is not None and memo.passed(k) for k in keys]
+    # The objects of each kind still to check: a kind with a few gets a validator cut
+    # to what they hold.
     by_kind: dict[tuple[str, str], list[Any]] = {}
-    for obj in objects:
+    for obj, done in zip(objects, known, strict=True):
         api_version, kind = obj.body.get("apiVersion"), obj.body.get("kind")
-        if isinstance(api_version, str) and isinstance(kind, str):
+        if not done and isinstance(api_version, str) and isinstance(kind, str):
             by_kind.setdefault((api_version, kind), []).append(obj.body)
     kinds: dict[tuple[str, str], _Kind] = {}
     findings: list[Finding] = []
     passed: list[DesiredObject] = []
-    for obj in objects:
+    for obj, key, done in zip(objects, keys, known, strict=True):
+        if done:
+            passed.append(obj)
+            continue
         problems = _check_one(obj.body, schemas, crds, kinds, by_kind)
         if problems:
             subject = _subject(obj.body)
@@ -108,6 +118,8 @@ def schema_findings(
             )
         else:
             passed.append(obj)
+            if memo is not None and key is not None:
+                memo.record(key)
     return findings, passed
 
 

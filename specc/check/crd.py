@@ -25,17 +25,19 @@ CEL rules (``x-kubernetes-validations``) are not evaluated.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import jsonschema_rs
+from typing import TYPE_CHECKING, Any
 
 from specc.check import store
 from specc.check.kubernetes import split_api_version
 from specc.errors import Finding, Position
 from specc.load import Document
+
+if TYPE_CHECKING:
+    import jsonschema_rs  # imported where compiled, as in specc.check.kubernetes
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -120,6 +122,7 @@ class CrdSchemas:
     _validators: dict[tuple[str, str, str], jsonschema_rs.Validator] = field(default_factory=dict)
     _schemas: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     _digests: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    _identities: dict[tuple[str, str, str], str] = field(default_factory=dict)
     #: Malformed CRDs among the documents given, at their file:line.
     problems: list[Finding] = field(default_factory=list)
     #: (group, kind) of the malformed CRDs, for the message about their resources.
@@ -185,6 +188,7 @@ class CrdSchemas:
             del self.versions[key]
             self._validators.pop(key, None)
             self._schemas.pop(key, None)
+            self._identities.pop(key, None)
         # apiextensions/v1beta1 kept one schema for all versions under spec.validation.
         shared = (spec.get("validation") or {}).get("openAPIV3Schema")
         versions = spec.get("versions") or (
@@ -205,6 +209,7 @@ class CrdSchemas:
             )
             self._validators.pop(key, None)
             self._schemas.pop(key, None)
+            self._identities.pop(key, None)
 
     def lookup(self, api_version: str, kind: str) -> CrdVersion | None:
         """Return the CRD version that defines ``apiVersion``/``kind``, if any."""
@@ -236,6 +241,28 @@ class CrdSchemas:
             else:
                 self._schemas[key] = crd_json_schema(found.openapi(), api_version, kind)
         return self._schemas[key]
+
+    def identity(self, api_version: str, kind: str) -> str:
+        """Return what identifies the schema of a custom kind ("" if unknown or unsayable).
+
+        A lazy CRD is identified by its file's fingerprint, any other by a hash of its
+        ``openAPIV3Schema``: equal identities convert to equal JSON Schemas.
+        """
+        found = self.lookup(api_version, kind)
+        if found is None:
+            return ""
+        key = (found.group, found.version, found.kind)
+        if key not in self._identities:
+            if found.load is not None:
+                identity = f"{found.fingerprint}#{found.version}" if found.fingerprint else ""
+            else:
+                try:
+                    text = json.dumps(found.schema, sort_keys=True, allow_nan=False)
+                    identity = hashlib.sha256(text.encode()).hexdigest()
+                except (TypeError, ValueError):
+                    identity = ""
+            self._identities[key] = identity
+        return self._identities[key]
 
     def validator(self, api_version: str, kind: str) -> jsonschema_rs.Validator | None:
         """Return the compiled validator of a custom kind, or None if unknown.
@@ -495,6 +522,8 @@ def compile_crd_schema(schema: dict[str, Any]) -> jsonschema_rs.Validator:
     As :func:`specc.check.kubernetes.compile_schema`: formats are annotations, every
     ``$ref`` is local.
     """
+    import jsonschema_rs
+
     return jsonschema_rs.validator_for(
         schema,
         validate_formats=False,

@@ -23,12 +23,15 @@ import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema_rs
+from typing import TYPE_CHECKING, Any
 
 from specc import DATA
 from specc.check import store
+
+if TYPE_CHECKING:
+    # Imported where a schema is compiled: a check whose every object has a kept verdict
+    # (:mod:`specc.check.verdicts`) never loads the library, a tenth of a start.
+    import jsonschema_rs
 
 #: How kinds refer to the shared definitions of their version.
 _REF_PREFIXES = ("/api/_definitions.json#/$defs/", "#/$defs/")
@@ -222,6 +225,11 @@ class KubernetesSchemas:
         self.version = resolve_version(version)
         self._set = _schema_set(self.version)
 
+    @property
+    def source(self) -> str:
+        """What identifies the schemas of this version (their file; "" if unreadable)."""
+        return self._set.source
+
     def knows(self, api_version: str, kind: str) -> bool:
         """Return whether ``apiVersion``/``kind`` is a built-in kind of this version."""
         group, version = split_api_version(api_version)
@@ -294,6 +302,8 @@ def compile_schema(schema: dict[str, Any]) -> jsonschema_rs.Validator:
     (int32 bounds are added as ``minimum``/``maximum`` instead). ``offline`` because
     every ``$ref`` is local: a typo in a reference must fail, not fetch.
     """
+    import jsonschema_rs
+
     return jsonschema_rs.validator_for(
         schema, validate_formats=False, ignore_unknown_formats=True, offline=True
     )

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import jsonschema_rs
+from typing import TYPE_CHECKING, Any
 
 from specc.check.kubernetes import QUANTITY_PATTERN
+from specc.errors import did_you_mean
 
-_KIND = jsonschema_rs.ValidationErrorKind
+if TYPE_CHECKING:
+    # Only an invalid object is described; a start that finds none never loads the
+    # library (see specc.check.kubernetes).
+    import jsonschema_rs
+
 _IDENT = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
 _ITEM = re.compile(r"^\[(\d+)\] (.*)$", re.S)
 
@@ -85,6 +87,8 @@ def _describe(
     schema: dict[str, Any] | None,
     prefix: Sequence[str | int],
 ) -> list[Problem]:
+    from jsonschema_rs import ValidationErrorKind as _KIND
+
     kind = error.kind
     at = [*prefix, *error.instance_path]
     if isinstance(kind, _KIND.AdditionalProperties):
@@ -111,6 +115,8 @@ def _describe(
 
 
 def _message(error: jsonschema_rs.ValidationError) -> str:
+    from jsonschema_rs import ValidationErrorKind as _KIND
+
     kind = error.kind
     got = describe_value(error.instance)
     if isinstance(kind, _KIND.Type):
@@ -159,6 +165,8 @@ def _no_branch(
     context: list[list[jsonschema_rs.ValidationError]], at: Sequence[str | int], got: str
 ) -> str:
     """Explain a value that fits none of the branches of an anyOf/oneOf."""
+    from jsonschema_rs import ValidationErrorKind as _KIND
+
     types: list[str] = []
     for branch in context:
         for e in branch:
@@ -200,9 +208,7 @@ def describe_value(value: Any) -> str:
 
 
 def _unknown(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"unknown field {name!r}{hint}"
+    return f"unknown field {name!r}{did_you_mean(name, known, cutoff=0.75)}"
 
 
 def _declared_properties(
