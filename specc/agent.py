@@ -384,9 +384,13 @@ class Agent:
         failures = 0
         self._running = True
         try:
-            while not self.stop.is_set():
-                # Cleared before the state is read: a wake that comes later ends the wait.
+            while True:
+                # Cleared before stop and the state are read: a stop or wake that comes
+                # later ends the wait below at once. (Read first, a SIGTERM landing between
+                # the read and the clear was forgotten: the agent slept out --interval.)
                 self.trigger.clear()
+                if self.stop.is_set():
+                    break
                 self._beat = time.monotonic()
                 if not self.leading.is_set():
                     self.healer.disarm()

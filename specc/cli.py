@@ -10,12 +10,15 @@ import gc
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from specc import __version__
 from specc.errors import FleetError, NotFoundError, SpeccError, UsageError, WriteError
+
+if TYPE_CHECKING:
+    from specc.agent import Agent
 
 _OUTPUT = click.option(
     "--output",
@@ -792,8 +795,6 @@ def agent(
     prune_budget: float | None,
 ) -> None:
     """Keep a cluster equal to the newest good commit of BRANCH (runs until SIGTERM)."""
-    import signal
-
     from specc import logs
     from specc.agent import Agent, AgentOptions
     from specc.source import GitSourceOptions, default_workdir
@@ -849,9 +850,37 @@ def agent(
     except SpeccError as exc:
         _exit(exc)
     gc.enable()
+    _run_until_stopped(runner)
+
+
+def _run_until_stopped(runner: Agent) -> None:
+    """Run the agent's loop on a thread of its own until SIGTERM or SIGINT stops it.
+
+    A Python signal handler runs on the main thread between two of its bytecodes, and
+    ``stop.set()`` takes the lock of the event the loop waits on. With the loop on the
+    main thread, a signal landing while the loop held that lock would deadlock the agent
+    (killed at the end of the pod's grace period, its lease held); here the main thread
+    holds no lock of the agent's, only waits for the loop.
+    """
+    import signal
+    import threading
+
+    failed: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            runner.run()
+        except BaseException as exc:  # raised again below, where exit codes are made
+            failed.append(exc)
+
+    worker = threading.Thread(target=loop, name="specc-agent-loop")
     signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
     signal.signal(signal.SIGINT, lambda *_: runner.stop.set())
-    runner.run()
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.5)
+    if failed:
+        raise failed[0]
 
 
 def _listen_address(value: str) -> tuple[str, int]:

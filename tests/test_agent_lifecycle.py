@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from specc.sync import Cluster
 from specc.testing import ApiServer
-from tests.test_agent import CLUSTER, ROOT, Repo, status
+from tests.test_agent import CLUSTER, ROOT, Repo, make_agent, status
 
 
 @pytest.fixture
@@ -225,3 +226,25 @@ def test_the_work_directory_defaults_to_the_cache_not_the_current_directory(
     proc.communicate(timeout=10)
     assert sorted(p.name for p in here.iterdir()) == before
     assert (tmp_path / "cache/specc/agent/repo/HEAD").is_file()
+
+
+def test_a_stop_between_the_loops_read_and_its_clear_still_ends_the_wait(
+    api: ApiServer, repo: Repo, tmp_path: Path
+) -> None:
+    # SIGTERM can land between any two statements of the loop. Here it lands inside the
+    # clear of the loop's wake (as if between reading stop and clearing): the loop must
+    # still end at once, not sleep out --interval.
+    agent = make_agent(api, repo, tmp_path, interval=600.0, resync=600.0)
+    clear = agent.trigger.clear
+
+    def stop_then_clear() -> None:
+        agent.stop.set()
+        clear()
+
+    agent.trigger.clear = stop_then_clear  # type: ignore[method-assign]
+    thread = threading.Thread(target=agent.run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the loop slept through a stop"
+    assert time.monotonic() - started < 2.0
