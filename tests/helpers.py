@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +63,22 @@ def findings(root: Path) -> list[Finding]:
 
 def valid(root: Path) -> ValidFleet:
     return validate_path(root)
+
+
+def widget_crd(spec_properties: dict[str, Any], served: bool = True) -> dict[str, Any]:
+    """Return the CRD of ``example.com/v1`` Widget whose ``spec`` declares these properties."""
+    schema = {
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": spec_properties}},
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Widget", "plural": "widgets"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": served, "schema": {"openAPIV3Schema": schema}}],
+        },
+    }

@@ -15,6 +15,7 @@ from specc.check import crd_json_schema, store
 from specc.check.crd import CrdSchemas, LazyCrd
 from specc.check.kubernetes import _schema_set, _standalone
 from specc.compile.monitoring import lazy_operator_crds
+from tests.helpers import widget_crd
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,33 +74,7 @@ def test_changed_input_is_rebuilt(cache_in: Path, tmp_path: Path) -> None:
     crd_file = tmp_path / "crd.json"
 
     def lazy(prop: str) -> LazyCrd:
-        crd = {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": "widgets.example.com"},
-            "spec": {
-                "group": "example.com",
-                "names": {"kind": "Widget", "plural": "widgets"},
-                "scope": "Namespaced",
-                "versions": [
-                    {
-                        "name": "v1",
-                        "served": True,
-                        "schema": {
-                            "openAPIV3Schema": {
-                                "type": "object",
-                                "properties": {
-                                    "spec": {
-                                        "type": "object",
-                                        "properties": {prop: {"type": "string"}},
-                                    }
-                                },
-                            }
-                        },
-                    }
-                ],
-            },
-        }
+        crd = widget_crd({prop: {"type": "string"}})
         crd_file.write_text(json.dumps(crd))
         stat = os.stat(crd_file)
         os.utime(crd_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + len(prop)))

@@ -25,7 +25,7 @@ from specc.compile import compile_fleet, fleet_crd_sources
 from specc.errors import Position
 from specc.objects import ClusterRender, DesiredObject
 from specc.pipeline import validate_path
-from tests.helpers import edit
+from tests.helpers import edit, widget_crd
 from tests.test_schema_prune import _broken, _paths, _set
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,33 +140,7 @@ def test_the_kubernetes_version_is_part_of_the_verdict(
 
 
 def _crd(prop_type: str, served: bool = True) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "widgets.example.com"},
-        "spec": {
-            "group": "example.com",
-            "names": {"kind": "Widget", "plural": "widgets"},
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": served,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {"size": {"type": prop_type}},
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return widget_crd({"size": {"type": prop_type}}, served)
 
 
 def test_a_changed_crd_is_checked_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
