@@ -8,7 +8,9 @@ cannot be read or written is ignored, never an error.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -32,3 +34,16 @@ def write_entry(file: Path, data: bytes) -> bool:
     except OSError:
         return False
     return True
+
+
+def code_digest(parts: Iterable[str], sources: Iterable[Path]) -> str:
+    """Return a hash of ``parts`` (format tags, versions) and of the files ``sources``: what
+    names the code a stored entry was made by. "" when a source cannot be read (a zipped
+    install): nothing is then stored."""
+    h = hashlib.sha256("\0".join(parts).encode())
+    try:
+        for source in sources:
+            h.update(b"\0" + source.name.encode() + b"\0" + source.read_bytes())
+    except OSError:
+        return ""
+    return h.hexdigest()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from specc import __version__
-from specc.cachedir import cache_root, write_entry
+from specc.cachedir import cache_root, code_digest, write_entry
 
 #: Bumped when the stored form changes in a way the code fingerprint would not show.
 _FORMAT = "2"
@@ -40,13 +40,7 @@ def _code_fingerprint() -> str:
     """Hash of the code that converts: an edit to it must not read old conversions."""
     from specc.check import crd, kubernetes
 
-    h = hashlib.sha256(f"{_FORMAT}:{__version__}".encode())
-    for module in (kubernetes, crd):
-        try:
-            h.update(Path(module.__file__ or "").read_bytes())
-        except OSError:
-            return ""  # no source to hash (a zipped install): do not cache
-    return h.hexdigest()
+    return code_digest((_FORMAT, __version__), (Path(m.__file__ or "") for m in (kubernetes, crd)))
 
 
 def file_fingerprint(path: str | os.PathLike[str]) -> str:

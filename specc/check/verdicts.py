@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from specc import __version__
-from specc.cachedir import cache_root
+from specc.cachedir import cache_root, code_digest, write_entry
 from specc.check.crd import CrdSchemas
 from specc.check.kubernetes import KubernetesSchemas
 from specc.check.store import file_fingerprint
@@ -54,18 +54,13 @@ _DECIDING = ("__init__.py", "kubernetes.py", "crd.py", "prune.py", "verdicts.py"
 @functools.cache
 def _code_fingerprint() -> str:
     """Hash of the code deciding a verdict ("" when it cannot be read: no memo)."""
-    h = hashlib.sha256(f"{_FORMAT}:{__version__}".encode())
-    here = Path(__file__).parent
-    try:
-        for name in _DECIDING:
-            h.update((here / name).read_bytes())
-    except OSError:
-        return ""
     library = _library_fingerprint()
-    if not library:
-        return ""
-    h.update(library.encode())
-    return h.hexdigest()
+    here = Path(__file__).parent
+    return (
+        code_digest((_FORMAT, __version__, library), (here / n for n in _DECIDING))
+        if library
+        else ""
+    )
 
 
 def _library_fingerprint() -> str:
@@ -152,20 +147,9 @@ class Verdicts:
     def record(self, key: str) -> None:
         """Keep that an object of this key passed (silently not, if it cannot be written)."""
         file = self._file(key)
-        for _ in range(2):
-            try:
-                os.close(os.open(file, os.O_WRONLY | os.O_CREAT, 0o644))
-                if not self._swept:
-                    self._swept = True
-                    _drop_old(os.path.dirname(file), time.time() - MAX_AGE)
-                return
-            except FileNotFoundError:
-                try:
-                    os.makedirs(os.path.dirname(file), exist_ok=True)
-                except OSError:
-                    return
-            except OSError:
-                return
+        if write_entry(Path(file), b"") and not self._swept:
+            self._swept = True
+            _drop_old(os.path.dirname(file), time.time() - MAX_AGE)
 
 
 def _drop_old(directory: str, before: float) -> None:

@@ -20,7 +20,6 @@ as without a store, never an error.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import sys
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ import pydantic
 import pydantic_core
 from pydantic import BaseModel
 
-from specc.cachedir import cache_root, write_entry
+from specc.cachedir import cache_root, code_digest, write_entry
 
 #: Bumped when the stored form changes.
 _FORMAT = "1"
@@ -67,20 +66,13 @@ def _file(models: Sequence[type[BaseModel]]) -> Path | None:
     root = cache_root()
     if root is None:
         return None
-    h = hashlib.sha256(
-        f"{_FORMAT}\0{sys.version}\0{pydantic.VERSION}\0{pydantic_core.__version__}".encode()
-    )
     spec_dir = Path(__file__).parent
     sources = sorted(spec_dir.glob("*.py"))
     for module in EXTRA_SOURCES:
         sources.append(spec_dir.parent.joinpath(*module.split(".")[1:]).with_suffix(".py"))
-    try:
-        for source in sources:
-            h.update(source.name.encode() + b"\0" + source.read_bytes())
-    except OSError:
-        return None  # no source to hash (a zipped install): do not store
-    h.update("\0".join(_name(m) for m in models).encode())
-    return root / "models" / f"{h.hexdigest()}.pickle"
+    versions = (_FORMAT, sys.version, pydantic.VERSION, pydantic_core.__version__)
+    digest = code_digest((*versions, *(_name(m) for m in models)), sources)
+    return root / "models" / f"{digest}.pickle" if digest else None
 
 
 def _attach(file: Path, models: Sequence[type[BaseModel]]) -> bool:
