@@ -77,6 +77,32 @@ def test_added_latency_delays_matching_requests_only(apiserver: ApiServer) -> No
     assert time.monotonic() - started < 0.3
 
 
+def test_wait_idle_returns_once_a_write_the_client_gave_up_on_has_landed(
+    apiserver: ApiServer,
+) -> None:
+    apiserver.faults.add("/api/v1/namespaces/default/configmaps", "POST", latency=0.5)
+    core = _core(apiserver)
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        core.create_namespaced_config_map("default", _cm("late"), _request_timeout=0.1)
+    # A watch in progress is not a request in flight: wait_idle does not wait for it.
+    stream = threading.Thread(
+        target=lambda: list(watch.Watch().stream(core.list_namespace, timeout_seconds=3)),
+        daemon=True,
+    )
+    stream.start()
+    deadline = time.monotonic() + 2
+    while apiserver.log.count("watch") == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert apiserver.log.count("watch") == 1, "the watch is streaming"
+    apiserver.wait_idle(timeout=2)
+    assert core.read_namespaced_config_map("late", "default").data == {"k": "v"}
+    with pytest.raises(TimeoutError):
+        apiserver.faults.add("/api/v1/namespaces", "GET", latency=1.0, times=1)
+        threading.Thread(target=core.list_namespace, daemon=True).start()
+        time.sleep(0.1)
+        apiserver.wait_idle(timeout=0.2)
+
+
 def test_dropped_connections_fail_at_the_transport(apiserver: ApiServer) -> None:
     apiserver.faults.add("/api/v1/namespaces", "GET", drop=True, times=1)
     http = urllib3.PoolManager(retries=False)

@@ -84,7 +84,12 @@ def run_under_faults(api: ApiServer, root: Path, apps: int, seed: int) -> dict[s
 
     started = time.monotonic()
     first = sync(cluster, a, SyncOptions(commit="a"))
+    # A write the client gave up on lands when its latency is over. Syncs of an agent are
+    # far apart; these ones, with the sleeps skipped, are not: without the wait, a late
+    # apply of A lands after B pruned its object (seen as "member ... is not declared").
+    api.wait_idle()
     second = sync(cluster, b, SyncOptions(commit="b"))
+    api.wait_idle()
     seconds = time.monotonic() - started
     faults = sum(r.fired for r in rules)
     api.faults.clear()

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -319,6 +320,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         owner = self.server.owner
+        release = owner._serving()
+        try:
+            self._serve_one(owner, release)
+        finally:
+            release()
+
+    def _serve_one(self, owner: ApiServer, release: Callable[[], None]) -> None:
         started = time.monotonic()
         split = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
@@ -355,6 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(response.body, dict) and "watch" in response.body and len(response.body) == 1:
             owner._record(request, verb, resource, namespace, name, 200, started)
             rt, ns = response.body["watch"]
+            release()  # a watch runs until it ends: not a request in flight
             self._watch(rt, ns, request)
             return
         written = verb in ("create", "update", "patch", "apply", "delete", "deletecollection")
@@ -528,6 +537,9 @@ class ApiServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.router = Router(self.cluster, f"{host}:{port}")
+        #: Requests being served (watches once they stream), for :meth:`wait_idle`.
+        self._in_flight = 0
+        self._idle = threading.Condition()
         self._seed()
 
     # ------------------------------------------------------------------ lifecycle
@@ -661,6 +673,30 @@ class ApiServer:
             rt = self.cluster.lookup("", "v1", "namespaces")
             assert rt is not None
             self.cluster.create(Target(rt, "", name, ""), request)
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being served (watches aside): a write held back by
+        injected latency has landed, as it would on a real server, before a test goes on.
+        Raise ``TimeoutError`` if that takes longer than ``timeout``."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
+                raise TimeoutError(f"{self._in_flight} requests still served after {timeout:g} s")
+
+    def _serving(self) -> Callable[[], None]:
+        """Count one request as in flight; return the call (safe to repeat) that ends it."""
+        with self._idle:
+            self._in_flight += 1
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            with self._idle:
+                if not done:
+                    done = True
+                    self._in_flight -= 1
+                    self._idle.notify_all()
+
+        return release
 
     def _record(
         self,
