@@ -1209,6 +1209,42 @@ def main() -> None:
     # start); specc's models use none. A user who wants one can still set the variable.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     try:
+        _main()
+    except SystemExit as exc:
+        _end_process(exc)
+        raise
+
+
+def _end_process(exc: SystemExit) -> None:
+    """End the process now with ``exc``'s exit code, skipping the interpreter's teardown.
+
+    Tearing down frees every module and object one by one and runs a full collection:
+    ~15 % of a ``specc validate`` of the example fleet, for nothing a finished command
+    needs. What a normal exit does that matters still happens here: the exit handlers
+    run and the output is flushed. Where that is not certain (a thread that a normal exit
+    would wait for is alive; an exit message; output that cannot be flushed), this
+    returns and the normal exit follows.
+    """
+    import atexit
+    import threading
+
+    code = 0 if exc.code is None else exc.code
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    main_thread = threading.main_thread()
+    waited_for = [t for t in threading.enumerate() if t is not main_thread and not t.daemon]
+    if not isinstance(code, int) or run_exit_handlers is None or waited_for:
+        return
+    run_exit_handlers()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe or stream: the normal exit reports it
+        return
+    os._exit(code)
+
+
+def _main() -> None:
+    try:
         cli.main(standalone_mode=True)
     except SpeccError as exc:  # the one place errors become exit codes
         _exit(exc)
