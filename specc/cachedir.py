@@ -9,9 +9,14 @@ cannot be read or written is ignored, never an error.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
+
+#: Kept passes (:class:`Passes`) older than this (seconds) are dropped.
+MAX_AGE = 30 * 24 * 3600
 
 
 def cache_root() -> Path | None:
@@ -47,3 +52,90 @@ def code_digest(parts: Iterable[str], sources: Iterable[Path]) -> str:
     except OSError:
         return ""
     return h.hexdigest()
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> str:
+    """Return what identifies one version of an input file ("" if it cannot be read)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{os.fspath(path)}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def binary_fingerprint(package: str) -> str:
+    """Return the fingerprint of ``package``'s compiled modules, found without importing it
+    (importing is what a kept result saves); "" when it has none or they cannot be read."""
+    spec = importlib.util.find_spec(package)
+    locations = spec.submodule_search_locations if spec else None
+    if not locations:
+        return ""
+    try:
+        names = sorted(os.listdir(locations[0]))
+    except OSError:
+        return ""
+    binaries = [n for n in names if n.endswith((".so", ".pyd"))]
+    found = [file_fingerprint(os.path.join(locations[0], n)) for n in binaries]
+    return "\0".join(found) if found and all(found) else ""
+
+
+class Passes:
+    """The passes of one deterministic check, kept between runs: an input that passed is
+    not checked again.
+
+    A pass is an empty file ``<name>/<hash>`` in the cache directory, the hash naming the
+    check's code and the input. Only passes are kept, so a failing input is checked every
+    time and its findings always come from the check itself. Every edit makes new passes,
+    so a long-lived agent would fill its disk with them: recording the first pass of a run
+    also drops the passes older than :data:`MAX_AGE` from that pass's folder (one of 256;
+    the store is swept as it is used, and a still-current input is checked once more).
+    """
+
+    def __init__(self, directory: Path, code: str):
+        self._directory = directory
+        self._code = code.encode()
+        self._swept = False
+
+    @classmethod
+    def open(cls, name: str, code: str) -> Passes | None:
+        """Return the kept passes called ``name`` of the check whose code hashes to
+        ``code``; None when caching is off or the code is unknown ("")."""
+        root = cache_root()
+        if root is None or not code:
+            return None
+        return cls(root / name, code)
+
+    def key(self, *parts: str) -> str:
+        """Return the key of the input made of ``parts``."""
+        h = hashlib.sha256(self._code)
+        for part in parts:
+            h.update(b"\0" + part.encode())
+        return h.hexdigest()
+
+    def _file(self, key: str) -> Path:
+        return self._directory / key[:2] / key
+
+    def passed(self, key: str) -> bool:
+        """Return whether the input of this key passed before."""
+        return os.path.exists(self._file(key))
+
+    def record(self, key: str) -> None:
+        """Keep that the input of this key passed (silently not, if it cannot be written)."""
+        file = self._file(key)
+        if write_entry(file, b"") and not self._swept:
+            self._swept = True
+            _drop_old(file.parent, time.time() - MAX_AGE)
+
+
+def _drop_old(directory: Path, before: float) -> None:
+    """Remove the kept passes in ``directory`` made before ``before``."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.stat().st_mtime < before:
+                os.unlink(entry.path)
+        except OSError:
+            pass  # gone already (another specc swept it) or not ours to remove

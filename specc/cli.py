@@ -1200,7 +1200,8 @@ def _exit(exc: SpeccError, output: str = "text") -> NoReturn:
 
 
 def main() -> None:
-    """Entry point of the `specc` console script."""
+    """Entry point of the `specc` console script: runs one command and ends the process
+    (in-process callers use :data:`cli`)."""
     # Commands run once and exit; the cyclic garbage collector scanning tens of thousands
     # of live spec and object dicts cost 40-50 % of validate and compile. The agent, which
     # runs for weeks, turns it back on.

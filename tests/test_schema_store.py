@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from specc.cachedir import file_fingerprint
 from specc.check import crd_json_schema, store
 from specc.check.crd import CrdSchemas, LazyCrd
 from specc.check.kubernetes import _schema_set, _standalone
@@ -78,7 +79,7 @@ def test_changed_input_is_rebuilt(cache_in: Path, tmp_path: Path) -> None:
         crd_file.write_text(json.dumps(crd))
         stat = os.stat(crd_file)
         os.utime(crd_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + len(prop)))
-        return LazyCrd(crd, lambda: crd, store.file_fingerprint(crd_file))
+        return LazyCrd(crd, lambda: crd, file_fingerprint(crd_file))
 
     obj = {"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"size": "x"}}
     one = CrdSchemas.from_documents([lazy("size")])

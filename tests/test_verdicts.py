@@ -18,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from specc.cachedir import MAX_AGE
 from specc.check import CrdSchemas, check_objects
 from specc.check.kubernetes import KubernetesSchemas
-from specc.check.verdicts import MAX_AGE, Verdicts
+from specc.check.verdicts import Verdicts
 from specc.compile import compile_fleet, fleet_crd_sources
 from specc.errors import Position
 from specc.objects import ClusterRender, DesiredObject
@@ -208,14 +209,12 @@ def test_any_edit_gets_the_validators_verdict(
 
 
 _PROBE = r"""
-import json, sys
+import atexit, json, sys
 from specc.cli import main
+# main() ends the process; what it imported is seen by an exit handler.
+atexit.register(lambda: print(json.dumps({"validator": "jsonschema_rs" in sys.modules})))
 sys.argv = ["specc", "validate", sys.argv[1]]
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-print(json.dumps({"code": code, "validator": "jsonschema_rs" in sys.modules}))
+main()
 """
 
 
@@ -229,6 +228,7 @@ def _probe(fleet: Path, store: Path) -> dict[str, Any]:
         check=False,
     )
     result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    result["code"] = run.returncode
     result["out"] = run.stdout + run.stderr
     return result
 

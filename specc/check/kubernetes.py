@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from specc import DATA
+from specc.cachedir import file_fingerprint
 from specc.check import store
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class _SchemaSet:
     @property
     def source(self) -> str:
         """What identifies this version's definitions file, for the schema cache."""
-        return store.file_fingerprint(self.file)
+        return file_fingerprint(self.file)
 
     @property
     def gvk(self) -> dict[tuple[str, str, str], str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,15 +40,6 @@ def _code_fingerprint() -> str:
     from specc.check import crd, kubernetes
 
     return code_digest((_FORMAT, __version__), (Path(m.__file__ or "") for m in (kubernetes, crd)))
-
-
-def file_fingerprint(path: str | os.PathLike[str]) -> str:
-    """Return what identifies one version of an input file ("" if it cannot be read)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return ""
-    return f"{os.fspath(path)}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def cached(key: tuple[str, ...], build: Callable[[], Any]) -> tuple[Any, str]:

@@ -12,39 +12,26 @@ is checked against, so a pass is kept under a hash of both, and of the code deci
   too (its ObjectMeta checks the metadata) and :meth:`CrdSchemas.identity` of the CRD;
 - the code: the check modules' sources and the validator library's binary.
 
-Only passes are kept; a failing object is checked every time, so its findings always
-come from the validator. A kind that resolves to no schema, an unserved version, a CRD
-whose content cannot be identified or an object that is not JSON gets no key and is
-simply checked. Each pass is an empty file ``verdicts/<hash>`` in specc's cache
-directory (:mod:`specc.cachedir`), created atomically; a store that cannot be read or
-written only makes the check slower. Every image bump makes new passes, so a long-lived
-agent would fill its disk with them: a check that keeps one also drops the passes older
-than :data:`MAX_AGE` from that pass's folder (a still-current object is then checked
-once more and kept again).
+Only passes are kept (:class:`specc.cachedir.Passes`, which also sweeps old ones); a
+failing object is checked every time, so its findings always come from the validator. A
+kind that resolves to no schema, an unserved version, a CRD whose content cannot be
+identified or an object that is not JSON gets no key and is simply checked.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.util
 import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 from specc import __version__
-from specc.cachedir import cache_root, code_digest, write_entry
+from specc.cachedir import Passes, binary_fingerprint, code_digest
 from specc.check.crd import CrdSchemas
 from specc.check.kubernetes import KubernetesSchemas
-from specc.check.store import file_fingerprint
 
 #: Bumped when what a verdict means changes in a way the fingerprints would not show.
-_FORMAT = "1"
-
-#: Kept passes older than this (seconds) are dropped.
-MAX_AGE = 30 * 24 * 3600
+_FORMAT = "2"
 
 #: The modules whose code decides a verdict: the check itself, the conversion of
 #: built-in and CRD schemas, the cut, and this file.
@@ -54,7 +41,7 @@ _DECIDING = ("__init__.py", "kubernetes.py", "crd.py", "prune.py", "verdicts.py"
 @functools.cache
 def _code_fingerprint() -> str:
     """Hash of the code deciding a verdict ("" when it cannot be read: no memo)."""
-    library = _library_fingerprint()
+    library = binary_fingerprint("jsonschema_rs")
     here = Path(__file__).parent
     return (
         code_digest((_FORMAT, __version__, library), (here / n for n in _DECIDING))
@@ -63,42 +50,20 @@ def _code_fingerprint() -> str:
     )
 
 
-def _library_fingerprint() -> str:
-    """Fingerprint of jsonschema_rs's compiled module, found without importing it."""
-    spec = importlib.util.find_spec("jsonschema_rs")
-    locations = spec.submodule_search_locations if spec else None
-    if not locations:
-        return ""
-    try:
-        names = sorted(os.listdir(locations[0]))
-    except OSError:
-        return ""
-    binaries = [n for n in names if n.startswith("jsonschema_rs.") and n.endswith((".so", ".pyd"))]
-    found = [file_fingerprint(os.path.join(locations[0], n)) for n in binaries]
-    return "\0".join(found) if found and all(found) else ""
-
-
 class Verdicts:
     """The kept passes, for one check of objects against one Kubernetes version."""
 
-    def __init__(self, directory: str, code: str, schemas: KubernetesSchemas, crds: CrdSchemas):
-        self._directory = directory
-        self._code = code
+    def __init__(self, passes: Passes, schemas: KubernetesSchemas, crds: CrdSchemas):
+        self._passes = passes
         self._schemas = schemas
         self._crds = crds
         self._kinds: dict[tuple[str, str], str] = {}
-        self._swept = False
 
     @classmethod
     def open(cls, schemas: KubernetesSchemas, crds: CrdSchemas) -> Verdicts | None:
         """Return the kept verdicts, or None when the store is off or the code unknown."""
-        root = cache_root()
-        if root is None:
-            return None
-        code = _code_fingerprint()
-        if not code:
-            return None
-        return cls(os.path.join(root, "verdicts"), code, schemas, crds)
+        passes = Passes.open("verdicts", _code_fingerprint())
+        return None if passes is None else cls(passes, schemas, crds)
 
     def key(self, body: Any) -> str | None:
         """Return the verdict key of one object, or None when it cannot have one."""
@@ -116,9 +81,7 @@ class Verdicts:
             text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError):
             return None  # not JSON (or keys that do not sort): the validator decides
-        h = hashlib.sha256(f"{self._code}\0{schema}\0".encode())
-        h.update(text.encode())
-        return h.hexdigest()
+        return self._passes.key(schema, text)
 
     def _schema_identity(self, api_version: str, kind: str) -> str:
         """Return what identifies the schema an object of this kind is checked against.
@@ -137,31 +100,10 @@ class Verdicts:
         crd = self._crds.identity(api_version, kind)
         return f"crd\0{source}\0{crd}\0{api_version}\0{kind}" if crd else ""
 
-    def _file(self, key: str) -> str:
-        return os.path.join(self._directory, key[:2], key)
-
     def passed(self, key: str) -> bool:
         """Return whether an object of this key passed before."""
-        return os.path.exists(self._file(key))
+        return self._passes.passed(key)
 
     def record(self, key: str) -> None:
         """Keep that an object of this key passed (silently not, if it cannot be written)."""
-        file = self._file(key)
-        if write_entry(Path(file), b"") and not self._swept:
-            self._swept = True
-            _drop_old(os.path.dirname(file), time.time() - MAX_AGE)
-
-
-def _drop_old(directory: str, before: float) -> None:
-    """Remove the kept passes in ``directory`` made before ``before`` (one of 256 folders:
-    each check that keeps a pass sweeps one, so the store is swept as it is used)."""
-    try:
-        entries = list(os.scandir(directory))
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.stat().st_mtime < before:
-                os.unlink(entry.path)
-        except OSError:
-            pass  # gone already (another specc swept it) or not ours to remove
+        self._passes.record(key)

@@ -88,8 +88,8 @@ def lazy_operator_crds() -> list[LazyCrd]:
 
     The check only reads them, so they share the one parsed copy (no deep copy).
     """
+    from specc.cachedir import file_fingerprint
     from specc.check.crd import LazyCrd
-    from specc.check.store import file_fingerprint
 
     return [
         LazyCrd(
