@@ -60,11 +60,12 @@ def promql_expression(value: str) -> str:
     A problem is raised with its offset in the value (context key ``specc_offset``),
     so that it is reported at its own line and column inside a multi-line ``expr``.
     """
-    from specc import promql  # lazily: only documents with rules pay for it
+    # At run time, so that its source is no part of the models' stored schemas.
+    from specc.rulecheck import promql_problem
 
     if not value.strip():
         raise ValueError("field 'expr' must be set in rule")
-    problem = promql.check(value)
+    problem = promql_problem(value)
     if problem is not None:
         raise PydanticCustomError(
             "promql", "PromQL: " + problem.message, {"specc_offset": problem.pos}
@@ -196,6 +197,8 @@ class Rule(_PrometheusForm):
             if not key:
                 errors.append((("annotations", key), f"invalid annotation name: {key}", None))
         if self.alert:
+            from specc.rulecheck import template_problem
+
             for field_name, values in (("labels", self.labels), ("annotations", self.annotations)):
                 for key, text in values.items():
                     problem = template_problem(text)
@@ -211,15 +214,6 @@ class Rule(_PrometheusForm):
         if errors:
             raise _located_at(errors)
         return self
-
-
-def template_problem(text: str) -> Any:
-    """Return the problem Prometheus's template parser finds in an alert's text, or None."""
-    if "{{" not in text:
-        return None
-    from specc.gotemplate import check_template
-
-    return check_template(text)
 
 
 class RuleGroup(_PrometheusForm):
