@@ -92,7 +92,9 @@ class Passes:
     """
 
     def __init__(self, directory: Path, code: str):
-        self._directory = directory
+        # A str, joined with os.path: a validate asks for a pass per object, and pathlib's
+        # joins cost as much as the rest of the lookup.
+        self._directory = os.fspath(directory)
         self._code = code.encode()
         self._swept = False
 
@@ -112,8 +114,8 @@ class Passes:
             h.update(b"\0" + part.encode())
         return h.hexdigest()
 
-    def _file(self, key: str) -> Path:
-        return self._directory / key[:2] / key
+    def _file(self, key: str) -> str:
+        return os.path.join(self._directory, key[:2], key)
 
     def passed(self, key: str) -> bool:
         """Return whether the input of this key passed before."""
@@ -122,12 +124,12 @@ class Passes:
     def record(self, key: str) -> None:
         """Keep that the input of this key passed (silently not, if it cannot be written)."""
         file = self._file(key)
-        if write_entry(file, b"") and not self._swept:
+        if write_entry(Path(file), b"") and not self._swept:
             self._swept = True
-            _drop_old(file.parent, time.time() - MAX_AGE)
+            _drop_old(os.path.dirname(file), time.time() - MAX_AGE)
 
 
-def _drop_old(directory: Path, before: float) -> None:
+def _drop_old(directory: str, before: float) -> None:
     """Remove the kept passes in ``directory`` made before ``before``."""
     try:
         entries = list(os.scandir(directory))

@@ -95,7 +95,7 @@ def _with_metadata(
     specc's labels fill only the keys the object leaves unset, except those under
     ``specc.dev/``, which are specc's alone; its ``specc.dev/*`` annotations are always set.
     """
-    body = copy.deepcopy(obj)
+    body: dict[str, Any] = _tree_copy(obj)
     meta = body.get("metadata") or {}
     # An object naming a namespace keeps it: the tenancy check decides whether the team
     # may write there (a shared namespace fleet.yaml grants it), never a silent move.
@@ -121,6 +121,21 @@ def _with_metadata(
             new_meta[key] = value
     body["metadata"] = new_meta
     return body
+
+
+def _tree_copy(value: Any) -> Any:
+    """Return a copy of a loaded document: mappings, lists and immutable scalars.
+
+    copy.deepcopy's memo and dispatch cost several times this, for shared or cyclic
+    parts a loaded document never has; anything else still goes through it.
+    """
+    if isinstance(value, dict):
+        return {k: _tree_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_tree_copy(v) for v in value]
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return copy.deepcopy(value)
 
 
 def _string_map(value: Any) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Field types and small models shared by every spec kind."""
 
+import functools
 import re
 import typing
 from typing import Annotated, Any, Literal, Self
@@ -119,14 +120,24 @@ def image_reference(value: str) -> str:
 
 def label_map(value: dict[str, str]) -> dict[str, str]:
     for key, val in value.items():
-        prefix, slash, name = key.rpartition("/")
-        if slash and (not prefix or not _DNS_SUBDOMAIN.match(prefix)):
-            raise ValueError(f"label key {key!r} has an invalid prefix")
-        if len(name) > 63 or not _LABEL_KEY_NAME.match(name):
-            raise ValueError(f"label key {key!r} is not valid")
-        if len(val) > 63 or not _LABEL_VALUE.match(val):
-            raise ValueError(f"label value {val!r} of {key!r} is not valid")
+        problem = _label_problem(key, val)
+        if problem:
+            raise ValueError(problem)
     return value
+
+
+# The same few labels (name, team, managed-by) are checked on every object of every
+# cluster: ~1,000 times for the example fleet.
+@functools.lru_cache(maxsize=4096)
+def _label_problem(key: str, val: str) -> str:
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"label key {key!r} has an invalid prefix"
+    if len(name) > 63 or not _LABEL_KEY_NAME.match(name):
+        return f"label key {key!r} is not valid"
+    if len(val) > 63 or not _LABEL_VALUE.match(val):
+        return f"label value {val!r} of {key!r} is not valid"
+    return ""
 
 
 def _quantity(value: Any) -> str:
