@@ -13,8 +13,9 @@ every message still comes from the parser.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from specc import __version__
 from specc.cachedir import Passes, binary_fingerprint, cache_root, code_digest
@@ -22,6 +23,8 @@ from specc.cachedir import Passes, binary_fingerprint, cache_root, code_digest
 if TYPE_CHECKING:
     from specc.gotemplate import TemplateError
     from specc.promql import PromQLError
+
+_P = TypeVar("_P")
 
 #: Bumped when what a kept pass means changes in a way the sources would not show.
 _FORMAT = "1"
@@ -50,29 +53,36 @@ def _opened(root: Path | None, code: str) -> Passes | None:
 
 def promql_problem(text: str) -> PromQLError | None:
     """Return the problem Prometheus would report for expression ``text``, or None."""
-    passes = _passes()
-    key = passes.key("promql", text) if passes is not None else ""
-    if passes is not None and passes.passed(key):
-        return None
-    from specc import promql
-
-    problem = promql.check(text)
-    if problem is None and passes is not None:
-        passes.record(key)
-    return problem
+    return _unless_kept("promql", text, _parse_promql)
 
 
 def template_problem(text: str) -> TemplateError | None:
     """Return the problem Prometheus's template parser finds in an alert's text, or None."""
     if "{{" not in text:
         return None
+    return _unless_kept("template", text, _parse_template)
+
+
+def _unless_kept(check: str, text: str, parse: Callable[[str], _P | None]) -> _P | None:
+    """Return ``parse(text)``'s problem, or None at once if ``text`` passed ``check`` before."""
     passes = _passes()
-    key = passes.key("template", text) if passes is not None else ""
+    key = passes.key(check, text) if passes is not None else ""
     if passes is not None and passes.passed(key):
         return None
-    from specc.gotemplate import check_template
-
-    problem = check_template(text)
+    problem = parse(text)
     if problem is None and passes is not None:
         passes.record(key)
     return problem
+
+
+# The parsers are imported only for a text not kept: a warm start never imports them.
+def _parse_promql(text: str) -> PromQLError | None:
+    from specc import promql
+
+    return promql.check(text)
+
+
+def _parse_template(text: str) -> TemplateError | None:
+    from specc.gotemplate import check_template
+
+    return check_template(text)
