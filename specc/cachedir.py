@@ -8,6 +8,7 @@ cannot be read or written is ignored, never an error.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -41,11 +42,15 @@ def write_entry(file: Path, data: bytes) -> bool:
     return True
 
 
-def code_digest(parts: Iterable[str], sources: Iterable[Path]) -> str:
-    """Return a hash of ``parts`` (format tags, versions) and of the files ``sources``: what
-    names the code a stored entry was made by. "" when a source cannot be read (a zipped
-    install): nothing is then stored."""
-    h = hashlib.sha256("\0".join(parts).encode())
+def code_digest(parts: Iterable[str], sources: Iterable[Path], binaries: Iterable[str] = ()) -> str:
+    """Return a hash of ``parts`` (format tags, versions), of the files ``sources`` and of
+    the compiled modules of the packages ``binaries``: what names the code a stored entry
+    was made by. "" when a source or binary cannot be read (a zipped install): nothing is
+    then stored."""
+    fingerprints = [_binary_fingerprint(package) for package in binaries]
+    if not all(fingerprints):
+        return ""
+    h = hashlib.sha256("\0".join([*parts, *fingerprints]).encode())
     try:
         for source in sources:
             h.update(b"\0" + source.name.encode() + b"\0" + source.read_bytes())
@@ -63,7 +68,7 @@ def file_fingerprint(path: str | os.PathLike[str]) -> str:
     return f"{os.fspath(path)}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def binary_fingerprint(package: str) -> str:
+def _binary_fingerprint(package: str) -> str:
     """Return the fingerprint of ``package``'s compiled modules, found without importing it
     (importing is what a kept result saves); "" when it has none or they cannot be read."""
     spec = importlib.util.find_spec(package)
@@ -98,14 +103,14 @@ class Passes:
         self._code = code.encode()
         self._swept = False
 
-    @classmethod
-    def open(cls, name: str, code: str) -> Passes | None:
+    @staticmethod
+    def open(name: str, code: str) -> Passes | None:
         """Return the kept passes called ``name`` of the check whose code hashes to
         ``code``; None when caching is off or the code is unknown ("")."""
         root = cache_root()
         if root is None or not code:
             return None
-        return cls(root / name, code)
+        return _opened(root / name, code)
 
     def key(self, *parts: str) -> str:
         """Return the key of the input made of ``parts``."""
@@ -127,6 +132,12 @@ class Passes:
         if write_entry(Path(file), b"") and not self._swept:
             self._swept = True
             _drop_old(os.path.dirname(file), time.time() - MAX_AGE)
+
+
+@functools.cache
+def _opened(directory: Path, code: str) -> Passes:
+    # One store per folder and process, so that a run sweeps old passes once.
+    return Passes(directory, code)
 
 
 def _drop_old(directory: str, before: float) -> None:

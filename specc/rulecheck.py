@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from specc import __version__
-from specc.cachedir import Passes, binary_fingerprint, cache_root, code_digest
+from specc.cachedir import Passes, code_digest
 
 if TYPE_CHECKING:
     from specc.gotemplate import TemplateError
@@ -32,23 +32,14 @@ _FORMAT = "1"
 
 def _passes() -> Passes | None:
     """The kept passes, or None when the store is off or the parsers' code unknown."""
-    return _opened(cache_root(), _code())
+    return Passes.open("rules", _code())
 
 
 @functools.cache
 def _code() -> str:
-    re2 = binary_fingerprint("re2")
-    if not re2:
-        return ""
     here = Path(__file__).parent
     sources = [*sorted((here / "promql").glob("*.py")), here / "gotemplate.py", Path(__file__)]
-    return code_digest((_FORMAT, __version__, re2), sources)
-
-
-@functools.cache
-def _opened(root: Path | None, code: str) -> Passes | None:
-    # One store per directory, so that a run sweeps old passes once.
-    return Passes(root / "rules", code) if root is not None and code else None
+    return code_digest((_FORMAT, __version__), sources, ("re2",))
 
 
 def promql_problem(text: str) -> PromQLError | None:

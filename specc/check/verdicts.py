@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from specc import __version__
-from specc.cachedir import Passes, binary_fingerprint, code_digest
+from specc.cachedir import Passes, code_digest
 from specc.check.crd import CrdSchemas
 from specc.check.kubernetes import KubernetesSchemas
 
@@ -41,13 +41,8 @@ _DECIDING = ("__init__.py", "kubernetes.py", "crd.py", "prune.py", "verdicts.py"
 @functools.cache
 def _code_fingerprint() -> str:
     """Hash of the code deciding a verdict ("" when it cannot be read: no memo)."""
-    library = binary_fingerprint("jsonschema_rs")
     here = Path(__file__).parent
-    return (
-        code_digest((_FORMAT, __version__, library), (here / n for n in _DECIDING))
-        if library
-        else ""
-    )
+    return code_digest((_FORMAT, __version__), (here / n for n in _DECIDING), ("jsonschema_rs",))
 
 
 class Verdicts:
