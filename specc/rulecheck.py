@@ -30,11 +30,6 @@ _P = TypeVar("_P")
 _FORMAT = "1"
 
 
-def _passes() -> Passes | None:
-    """The kept passes, or None when the store is off or the parsers' code unknown."""
-    return Passes.open("rules", _code())
-
-
 @functools.cache
 def _code() -> str:
     here = Path(__file__).parent
@@ -56,12 +51,14 @@ def template_problem(text: str) -> TemplateError | None:
 
 def _unless_kept(check: str, text: str, parse: Callable[[str], _P | None]) -> _P | None:
     """Return ``parse(text)``'s problem, or None at once if ``text`` passed ``check`` before."""
-    passes = _passes()
-    key = passes.key(check, text) if passes is not None else ""
-    if passes is not None and passes.passed(key):
+    passes = Passes.open("rules", _code())
+    if passes is None:  # the store is off, or the parsers' code unknown
+        return parse(text)
+    key = passes.key(check, text)
+    if passes.passed(key):
         return None
     problem = parse(text)
-    if problem is None and passes is not None:
+    if problem is None:
         passes.record(key)
     return problem
 
